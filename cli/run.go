@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/lab"
+	"github.com/qwenlab/qwenlab/report"
+	"github.com/qwenlab/qwenlab/scenarios"
+)
+
+// runFlags are the flags up-and-bench and bench share.
+type runFlags struct {
+	cfg      lab.Config
+	scenario string
+	sets     []string
+	budgets  []string
+	out      string
+	json     bool
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	c := &f.cfg
+	fs.StringVar(&f.scenario, "scenario", "qwen-image-t2i", "scenario NAME (see 'qwenlab scenarios') or scenario FILE (.json)")
+	fs.StringVar(&c.WorkflowPath, "workflow", "", "API-format workflow FILE to run instead of the scenario's graph ({\"prompt\": …} wrapper accepted)")
+	fs.StringArrayVar(&f.sets, "set", nil, "scenario parameter NAME=VALUE (width, height, steps, seed, cfg, prompt, negative); repeatable")
+	fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
+	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
+	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
+	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+	fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
+	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
+	fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
+}
+
+func (f *runFlags) validate(fs *pflag.FlagSet) error {
+	c := &f.cfg
+	if c.Runs < 1 {
+		return usagef("--runs %d: need at least 1 measured run", c.Runs)
+	}
+	if c.Runs > 100000 {
+		return usagef("--runs %d: at most 100000", c.Runs)
+	}
+	if c.Warmup < 0 {
+		return usagef("--warmup %d: must be 0 or more", c.Warmup)
+	}
+	if c.PromptTimeout <= 0 {
+		return usagef("--prompt-timeout %s: must be positive", c.PromptTimeout)
+	}
+	if c.GPUInterval < 10*time.Millisecond {
+		return usagef("--gpu-interval %s: at least 10ms", c.GPUInterval)
+	}
+	if err := oneOf("on-error", c.OnError, "stop", "continue"); err != nil {
+		return err
+	}
+	if err := oneOf("metric", c.Metric, "e2e", "server"); err != nil {
+		return err
+	}
+	s, err := scenarios.Lookup(f.scenario)
+	if err != nil {
+		var fe *scenarios.FileError
+		if errors.As(err, &fe) {
+			return err // a file's content: exit 1
+		}
+		return usagef("--scenario: %v", err)
+	}
+	c.Scenario = s
+	c.Params = map[string]string{}
+	for _, kv := range f.sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usagef("--set %q: want NAME=VALUE, e.g. --set steps=20", kv)
+		}
+		c.Params[k] = v
+	}
+	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
+		bud, err := comfylog.ParseBudget(b)
+		if err != nil {
+			return usagef("--budget: %v", err)
+		}
+		c.Budgets = append(c.Budgets, bud)
+	}
+	if f.out != "" {
+		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
+			return usagef("--out %s: is a directory; give a file name", f.out)
+		}
+		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
+			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+		}
+	}
+	return nil
+}
+
+func upAndBench(ctx context.Context, e *env, args []string) error {
+	f := &runFlags{cfg: lab.Defaults()}
+	c := &f.cfg
+	fs := newFlagSet(e, "up-and-bench", "[flags]")
+	fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
+	fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
+	fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
+	f.register(fs)
+	fs.IntVar(&c.ColdStarts, "cold-starts", c.ColdStarts, "cold starts, each in a fresh container")
+	fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
+	fs.IntVar(&c.Port, "port", 0, "host port on 127.0.0.1 (default: a free one)")
+	fs.IntVar(&c.ContainerPort, "container-port", c.ContainerPort, "port ComfyUI listens on inside the container")
+	fs.BoolVar(&c.PublishAll, "publish-all-interfaces", false, "publish the port on every interface (ComfyUI has no authentication!)")
+	fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
+	fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
+	fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
+	fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
+	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
+	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
+	fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
+	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
+	fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
+	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
+	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
+	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(fs); err != nil {
+		return err
+	}
+	if c.ColdStarts < 1 || c.ColdStarts > 1000 {
+		return usagef("--cold-starts %d: between 1 and 1000", c.ColdStarts)
+	}
+	if err := oneOf("pull", c.Pull, "missing", "always", "never"); err != nil {
+		return err
+	}
+	if c.GPUs == "" {
+		c.GPUs = "all"
+		if c.Image == "" {
+			c.GPUs = "none"
+		}
+	}
+	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
+		return usagef("--gpus: %v", err)
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return usagef("--port %d: between 1 and 65535 (0: a free one)", c.Port)
+	}
+	if c.ContainerPort < 1 || c.ContainerPort > 65535 {
+		return usagef("--container-port %d: between 1 and 65535", c.ContainerPort)
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return usagef("--env %q: want NAME=VALUE", kv)
+		}
+	}
+	if c.StopTimeout < 0 || c.TeardownTimeout <= 0 || c.StartTimeout <= 0 {
+		return usagef("--start-timeout, --teardown-timeout must be positive and --stop-timeout not negative")
+	}
+	if c.PublishAll {
+		fmt.Fprintln(e.stderr, "qwenlab: warning: --publish-all-interfaces: ComfyUI has no authentication; anyone who can reach this host can use it while the benchmark runs")
+	}
+	c.RunID = newRunID()
+	c.ToolVersion = toolVersion()
+
+	dc, err := docker.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	deps := lab.Deps{
+		Engine:   dc,
+		Dial:     dialer(c),
+		Progress: e.stderr,
+		SimImage: func(ctx context.Context) (string, error) {
+			exe, err := os.Executable()
+			if err != nil {
+				return "", fmt.Errorf("find qwenlab's own executable: %w", err)
+			}
+			return dc.SimImage(ctx, exe, e.stderr)
+		},
+	}
+	closeGPU := attachGPU(&deps)
+	defer closeGPU()
+	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
+	rep, runErr := lab.UpAndBench(ctx, *c, deps)
+	return finish(e, f, rep, runErr)
+}
+
+func bench(ctx context.Context, e *env, args []string) error {
+	f := &runFlags{cfg: lab.Defaults()}
+	c := &f.cfg
+	fs := newFlagSet(e, "bench", "--url URL [flags]")
+	fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if c.URL == "" {
+		return usagef("bench: --url is required, e.g. --url http://127.0.0.1:8188")
+	}
+	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
+		return usagef("--url %q: want http://HOST:PORT", c.URL)
+	}
+	if err := f.validate(fs); err != nil {
+		return err
+	}
+	c.RunID = newRunID()
+	c.ToolVersion = toolVersion()
+	deps := lab.Deps{Dial: dialer(c), Progress: e.stderr}
+	closeGPU := attachGPU(&deps)
+	defer closeGPU()
+	rep, runErr := lab.Bench(ctx, *c, deps)
+	return finish(e, f, rep, runErr)
+}
+
+func dialer(c *lab.Config) func(string) (lab.Comfy, error) {
+	return func(url string) (lab.Comfy, error) {
+		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout})
+		if err != nil {
+			return nil, err
+		}
+		return cl, nil
+	}
+}
+
+// attachGPU opens NVML when it is there; without it the report says why.
+func attachGPU(deps *lab.Deps) func() {
+	m, err := gpu.Open()
+	if err != nil {
+		deps.GPUReason = err.Error()
+		return func() {}
+	}
+	deps.GPU = m
+	return func() { m.Close() }
+}
+
+// finish writes the report (even a partial one), prints the summary or the JSON, and
+// returns the run's error.
+func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
+	var werr error
+	if f.out != "" && rep != nil {
+		if werr = report.Write(f.out, rep); werr != nil {
+			var we *report.WriteError
+			if errors.As(werr, &we) && len(we.Data) > 0 {
+				fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
+			}
+		} else {
+			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
+		}
+	}
+	if rep != nil {
+		if f.json {
+			if b, err := report.Marshal(rep); err == nil {
+				e.stdout.Write(b)
+			}
+		} else {
+			report.RenderSummary(e.stdout, rep)
+		}
+	}
+	if errors.Is(runErr, lab.ErrSlow) {
+		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
+	}
+	return errors.Join(runErr, werr)
+}

@@ -1,0 +1,290 @@
+package comfy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Client. The zero value is usable.
+type Options struct {
+	HTTP        *http.Client  // nil: a default with sane timeouts
+	ClientID    string        // "": random
+	IdleTimeout time.Duration // no WebSocket message for this long during a prompt → interrupt it, TimeoutError (default 10 min)
+	ReadLimit   int64         // largest WebSocket frame accepted (default 64 MiB)
+}
+
+const (
+	defaultIdle      = 10 * time.Minute
+	defaultReadLimit = 64 << 20
+	readyTimeout     = 2 * time.Second
+	maxBody          = 256 << 20 // largest HTTP reply read (object_info can be several MB)
+	maxImage         = 1 << 30
+)
+
+// Client talks to one ComfyUI server. Its methods are safe for concurrent use; prompts run
+// one at a time over one WebSocket, kept open across runs.
+type Client struct {
+	base      *url.URL
+	http      *http.Client
+	clientID  string
+	idle      time.Duration
+	readLimit int64
+
+	runMu sync.Mutex // one Run at a time
+
+	mu     sync.Mutex // guards ws and closed
+	ws     *wsConn
+	closed bool
+}
+
+// NewClient returns a client for the server at baseURL (http://host:port, optionally with a
+// path prefix). It does not connect.
+func NewClient(baseURL string, opts Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil {
+		return nil, fmt.Errorf("parse ComfyUI URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("parse ComfyUI URL %q: scheme must be http or https", baseURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("parse ComfyUI URL %q: no host", baseURL)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit}
+	if c.http == nil {
+		c.http = defaultHTTPClient()
+	}
+	if c.clientID == "" {
+		c.clientID = newUUID()
+	}
+	if c.idle <= 0 {
+		c.idle = defaultIdle
+	}
+	if c.readLimit <= 0 {
+		c.readLimit = defaultReadLimit
+	}
+	return c, nil
+}
+
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 2 * time.Minute, // /object_info lists every model folder; validation of a big graph takes a while
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     false,
+	}}
+}
+
+// ClientID is the id this client sends as client_id and on /ws.
+func (c *Client) ClientID() string { return c.clientID }
+
+// URL is the server's base URL.
+func (c *Client) URL() string { return c.base.String() }
+
+func (c *Client) endpoint(path string, q url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = ""
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// do sends one request and returns status and body (at most limit bytes).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body any, limit int64) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, q), rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("read reply: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return resp.StatusCode, nil, fmt.Errorf("reply larger than %d bytes", limit)
+	}
+	return resp.StatusCode, data, nil
+}
+
+func statusError(status int, body []byte) error {
+	text := oneLine(truncate(string(body), 300))
+	if text == "" {
+		return fmt.Errorf("HTTP %d", status)
+	}
+	return fmt.Errorf("HTTP %d: %s", status, text)
+}
+
+// Ready probes the server once: GET /system_stats answers 200 within a short timeout.
+func (c *Client) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint("/system_stats", nil), nil)
+	if err != nil {
+		return fmt.Errorf("probe /system_stats: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe /system_stats: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe /system_stats: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// SystemStats fetches GET /system_stats.
+func (c *Client) SystemStats(ctx context.Context) (SystemStats, error) {
+	st, body, err := c.do(ctx, http.MethodGet, "/system_stats", nil, nil, maxBody)
+	if err != nil {
+		return SystemStats{}, fmt.Errorf("get /system_stats: %w", err)
+	}
+	if st != http.StatusOK {
+		return SystemStats{}, fmt.Errorf("get /system_stats: %w", statusError(st, body))
+	}
+	s, err := decodeSystemStats(body)
+	if err != nil {
+		return SystemStats{}, fmt.Errorf("get /system_stats: %w", err)
+	}
+	return s, nil
+}
+
+// ObjectInfo fetches and decodes GET /object_info (every node class).
+func (c *Client) ObjectInfo(ctx context.Context) (ObjectInfo, error) {
+	st, body, err := c.do(ctx, http.MethodGet, "/object_info", nil, nil, maxBody)
+	if err != nil {
+		return nil, fmt.Errorf("get /object_info: %w", err)
+	}
+	if st != http.StatusOK {
+		return nil, fmt.Errorf("get /object_info: %w", statusError(st, body))
+	}
+	info, err := DecodeObjectInfo(body)
+	if err != nil {
+		return nil, fmt.Errorf("get /object_info: %w", err)
+	}
+	return info, nil
+}
+
+// History fetches GET /history/{id}. ok is false when the server answers {} (the prompt is
+// unknown or still running).
+func (c *Client) History(ctx context.Context, promptID string) (*HistoryEntry, bool, error) {
+	st, body, err := c.do(ctx, http.MethodGet, "/history/"+url.PathEscape(promptID), nil, nil, maxBody)
+	if err != nil {
+		return nil, false, fmt.Errorf("get history %s: %w", promptID, err)
+	}
+	if st != http.StatusOK {
+		return nil, false, fmt.Errorf("get history %s: %w", promptID, statusError(st, body))
+	}
+	h, ok, err := decodeHistory(body, promptID)
+	if err != nil {
+		return nil, false, fmt.Errorf("get history %s: %w", promptID, err)
+	}
+	return h, ok, nil
+}
+
+// Interrupt asks the server to stop promptID if it is running (POST /interrupt); with "" it
+// interrupts whatever runs.
+func (c *Client) Interrupt(ctx context.Context, promptID string) error {
+	body := map[string]string{}
+	if promptID != "" {
+		body["prompt_id"] = promptID
+	}
+	st, reply, err := c.do(ctx, http.MethodPost, "/interrupt", nil, body, 1<<20)
+	if err != nil {
+		return fmt.Errorf("interrupt %s: %w", promptID, err)
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("interrupt %s: %w", promptID, statusError(st, reply))
+	}
+	return nil
+}
+
+// Free asks the server to unload models and/or free memory (POST /free). free_memory also
+// clears ComfyUI's node cache. The server acts when it is idle.
+func (c *Client) Free(ctx context.Context, unloadModels, freeMemory bool) error {
+	body := map[string]bool{"unload_models": unloadModels, "free_memory": freeMemory}
+	st, reply, err := c.do(ctx, http.MethodPost, "/free", nil, body, 1<<20)
+	if err != nil {
+		return fmt.Errorf("free: %w", err)
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("free: %w", statusError(st, reply))
+	}
+	return nil
+}
+
+// View downloads an image (GET /view).
+func (c *Client) View(ctx context.Context, img ImageRef) ([]byte, error) {
+	if img.Filename == "" {
+		return nil, errors.New("view image: no file name")
+	}
+	q := url.Values{"filename": {img.Filename}, "subfolder": {img.Subfolder}, "type": {img.Type}}
+	if img.Type == "" {
+		q.Set("type", "output")
+	}
+	st, body, err := c.do(ctx, http.MethodGet, "/view", q, nil, maxImage)
+	if err != nil {
+		return nil, fmt.Errorf("view %s: %w", img.Filename, err)
+	}
+	if st != http.StatusOK {
+		return nil, fmt.Errorf("view %s: %w", img.Filename, statusError(st, body))
+	}
+	return body, nil
+}
+
+// Close closes the WebSocket. A closed client cannot Run again.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	ws := c.ws
+	c.ws = nil
+	c.closed = true
+	c.mu.Unlock()
+	if ws != nil {
+		ws.close()
+	}
+	return nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,432 @@
+package comfy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+const (
+	interruptTimeout = 10 * time.Second
+	pollMin          = 50 * time.Millisecond
+	pollMax          = time.Second
+	lostAfter        = 30 * time.Second // give up on a server that stays unreachable after a drop
+)
+
+type promptRequest struct {
+	Prompt   Workflow `json:"prompt"`
+	ClientID string   `json:"client_id"`
+	PromptID string   `json:"prompt_id"`
+}
+
+// Run queues the workflow and follows it to the end. It opens (or reuses) the WebSocket
+// before POST /prompt, sends its own prompt_id, ends on the final `executing` null for that
+// id, then reads /history/{id}. A rejected graph gives *[RejectedError], a node exception
+// *[ExecutionError], an interrupt *[InterruptedError], silence for the idle timeout
+// *[TimeoutError] (after POST /interrupt). When the socket drops mid-prompt Run reconnects
+// with the same client id and recovers the outcome from /history (Result.Recovered).
+// The *Result is never nil: on error it holds what was recorded.
+func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	res := &Result{PromptID: newUUID(), ClientID: c.clientID, Outputs: map[string][]ImageRef{}}
+	ws, err := c.socket(ctx)
+	if err != nil {
+		res.Status = "error"
+		return res, fmt.Errorf("run prompt: connect websocket: %w", err)
+	}
+	ws.listen(true)
+	t := &tracker{res: res, wf: w, open: -1}
+	defer func() {
+		if t.ws != nil {
+			t.ws.listen(false)
+		}
+	}()
+	t.ws = ws
+
+	res.Submit = time.Now()
+	st, reply, err := c.do(ctx, http.MethodPost, "/prompt", nil, promptRequest{Prompt: w, ClientID: c.clientID, PromptID: res.PromptID}, maxBody)
+	if err != nil {
+		res.Status = "error"
+		return res, fmt.Errorf("queue prompt: %w", err)
+	}
+	res.Accepted = time.Now()
+	switch {
+	case st == http.StatusBadRequest:
+		res.Status = "rejected"
+		return res, decodeRejected(st, reply)
+	case st != http.StatusOK:
+		res.Status = "error"
+		return res, fmt.Errorf("queue prompt: %w", statusError(st, reply))
+	}
+	var ok struct {
+		PromptID   string          `json:"prompt_id"`
+		Number     json.RawMessage `json:"number"`
+		NodeErrors json.RawMessage `json:"node_errors"`
+	}
+	if err := json.Unmarshal(reply, &ok); err != nil {
+		res.Status = "error"
+		return res, fmt.Errorf("queue prompt: decode reply: %w", err)
+	}
+	if ok.PromptID != "" {
+		res.PromptID = ok.PromptID // servers before ~0.3.44 pick their own id
+	}
+	res.Number = rawInt(ok.Number)
+	if isObject(ok.NodeErrors) && len(ok.NodeErrors) > 2 {
+		if ne := decodeRejected(st, append(append([]byte(`{"node_errors":`), ok.NodeErrors...), '}')).NodeErrors; len(ne) > 0 {
+			res.NodeErrors = ne
+		}
+	}
+	return c.follow(ctx, t)
+}
+
+// follow consumes the prompt's messages until its end, a timeout, or cancellation.
+func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
+	res := t.res
+	last := res.Submit // last sign of life
+	dropped := false
+	nextPoll := time.Time{}
+	unreachable := time.Time{} // since when neither /history nor /ws answer after a drop
+	poll := pollMin
+	timer := time.NewTimer(c.idle)
+	defer timer.Stop()
+	var buf []frame
+	for {
+		if t.ws != nil {
+			dead := t.ws.dead() // before take: the reader queues its last frames before it stops
+			buf = t.ws.take(buf)
+			for _, f := range buf {
+				last = f.at
+				t.handle(f)
+				if t.done {
+					return c.finish(ctx, t)
+				}
+			}
+			if dead {
+				if t.ws.timedOut() && !dropped {
+					return c.timeout(ctx, t)
+				}
+				// The socket dropped: reconnect with the same client id (the server routes the
+				// rest of the prompt to the new socket) and watch /history meanwhile.
+				dropped = true
+				res.Recovered = true
+				c.drop(t.ws)
+				t.ws = nil
+				nextPoll = time.Now()
+			}
+		}
+		if dropped {
+			if t.ws == nil {
+				if ws, err := c.socket(ctx); err == nil {
+					ws.listen(true)
+					t.ws = ws
+					continue
+				}
+			}
+			if !time.Now().Before(nextPoll) {
+				h, found, err := c.History(ctx, res.PromptID)
+				switch {
+				case err == nil:
+					last = time.Now()
+					unreachable = time.Time{}
+				case unreachable.IsZero():
+					unreachable = time.Now()
+				case time.Since(unreachable) >= min(c.idle, lostAfter) && t.ws == nil:
+					res.Status = "error"
+					return res, fmt.Errorf("run prompt %s: lost the connection to ComfyUI mid-prompt and could not reach it again for %s: %w",
+						res.PromptID, time.Since(unreachable).Round(time.Second), err)
+				}
+				if found {
+					return c.recovered(t, h)
+				}
+				nextPoll = time.Now().Add(poll)
+				poll = min(poll*2, pollMax)
+			}
+		}
+		if since := time.Since(last); since >= c.idle {
+			return c.timeout(ctx, t)
+		}
+		wait := c.idle - time.Since(last)
+		if dropped {
+			wait = min(wait, max(time.Until(nextPoll), time.Millisecond))
+		}
+		timer.Reset(wait)
+		var notify <-chan struct{}
+		var done <-chan struct{}
+		if t.ws != nil {
+			notify, done = t.ws.notify, t.ws.done
+		}
+		select {
+		case <-notify:
+		case <-done:
+		case <-timer.C:
+		case <-ctx.Done():
+			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptTimeout)
+			ierr := c.Interrupt(ictx, res.PromptID)
+			cancel()
+			res.Status = "interrupted"
+			return res, errors.Join(fmt.Errorf("run prompt %s: %w", res.PromptID, ctx.Err()), ierr)
+		}
+	}
+}
+
+// finish completes a prompt that ended on the WebSocket.
+func (c *Client) finish(ctx context.Context, t *tracker) (*Result, error) {
+	res := t.res
+	var herr error
+	for attempt := 0; attempt < 3; attempt++ {
+		h, found, err := c.History(ctx, res.PromptID)
+		if err != nil {
+			herr = err
+			break
+		}
+		if found {
+			t.merge(h)
+			herr = nil
+			break
+		}
+		herr = fmt.Errorf("get history %s: no entry after the prompt ended", res.PromptID)
+		if attempt < 2 {
+			time.Sleep(pollMin)
+		}
+	}
+	err := t.outcome()
+	if err == nil && res.Status == "" {
+		res.Status = "error"
+		if herr != nil {
+			return res, fmt.Errorf("run prompt %s: the prompt ended without execution_success, and %w", res.PromptID, herr)
+		}
+		return res, fmt.Errorf("run prompt %s: the prompt ended without execution_success", res.PromptID)
+	}
+	return res, err
+}
+
+// recovered completes a prompt from its history entry after the socket dropped.
+func (c *Client) recovered(t *tracker, h *HistoryEntry) (*Result, error) {
+	t.res.End = time.Now()
+	t.res.Recovered = true
+	t.merge(h)
+	if err := t.outcome(); err != nil || t.res.Status != "" {
+		return t.res, err
+	}
+	t.res.Status = "error"
+	return t.res, fmt.Errorf("run prompt %s: history status %q", t.res.PromptID, h.Status.StatusStr)
+}
+
+// timeout interrupts a prompt that went silent.
+func (c *Client) timeout(ctx context.Context, t *tracker) (*Result, error) {
+	res := t.res
+	if t.ws != nil {
+		c.drop(t.ws) // a timed-out gorilla connection is unusable; late messages must not leak into the next prompt
+		t.ws = nil
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptTimeout)
+	ierr := c.Interrupt(ictx, res.PromptID)
+	cancel()
+	res.Status = "timeout"
+	return res, errors.Join(&TimeoutError{PromptID: res.PromptID, Idle: c.idle}, ierr)
+}
+
+// tracker turns the prompt's messages into a Result.
+type tracker struct {
+	res     *Result
+	wf      Workflow
+	ws      *wsConn
+	open    int // index in res.Nodes of the node running, -1 if none
+	done    bool
+	success bool
+	failure error
+}
+
+func (t *tracker) handle(f frame) {
+	res := t.res
+	if f.binary {
+		res.BinaryFrames++
+		return
+	}
+	m, err := DecodeMessage(f.data)
+	if err != nil {
+		return
+	}
+	pid := res.PromptID
+	switch m.Type {
+	case MsgExecutionStart:
+		var d ExecutionStartMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		if res.Started.IsZero() {
+			res.Started = f.at
+		}
+		res.ServerStartMS = d.Timestamp
+	case MsgExecutionCached:
+		var d ExecutionCachedMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		res.Cached = append(res.Cached, d.Nodes...)
+	case MsgExecuting:
+		var d ExecutingMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return // includes the on-connect message, which has no prompt_id
+		}
+		t.closeOpen(f.at)
+		if d.Node == nil {
+			res.End = f.at
+			t.done = true
+			return
+		}
+		res.Nodes = append(res.Nodes, NodeRun{ID: *d.Node, ClassType: t.wf[*d.Node].ClassType, Start: f.at})
+		t.open = len(res.Nodes) - 1
+	case MsgProgress:
+		var d ProgressMsg
+		if m.Decode(&d) != nil || (d.PromptID != "" && d.PromptID != pid) {
+			return
+		}
+		if i := t.find(d.Node); i >= 0 {
+			n := &res.Nodes[i]
+			n.Ticks = append(n.Ticks, f.at)
+			n.Max = int(d.Max)
+		}
+	case MsgProgressState:
+		var d ProgressStateMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		for id, st := range d.Nodes {
+			if st.State != "finished" {
+				continue
+			}
+			if i := t.find(id); i >= 0 && res.Nodes[i].End.IsZero() {
+				res.Nodes[i].End = f.at
+				if i == t.open {
+					t.open = -1
+				}
+			}
+		}
+	case MsgExecuted:
+		var d ExecutedMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		if imgs := d.Images(); len(imgs) > 0 {
+			res.Outputs[d.Node] = imgs
+			if res.ImageAt.IsZero() {
+				res.ImageAt = f.at
+			}
+		}
+	case MsgExecutionSuccess:
+		var d ExecutionSuccessMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		res.ServerEndMS = d.Timestamp
+		t.success = true
+	case MsgExecutionError:
+		var d ExecutionErrorMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		res.ServerEndMS = d.Timestamp
+		t.failure = &ExecutionError{PromptID: pid, NodeID: d.NodeID, NodeType: d.NodeType,
+			ExceptionType: d.ExceptionType, ExceptionMessage: d.ExceptionMessage, Traceback: d.Traceback}
+	case MsgExecutionInterrupted:
+		var d ExecutionInterruptedMsg
+		if m.Decode(&d) != nil || d.PromptID != pid {
+			return
+		}
+		res.ServerEndMS = d.Timestamp
+		t.failure = &InterruptedError{PromptID: pid, NodeID: d.NodeID, NodeType: d.NodeType}
+	}
+}
+
+// find returns the index of the latest run of node id, or -1.
+func (t *tracker) find(id string) int {
+	for i := len(t.res.Nodes) - 1; i >= 0; i-- {
+		if t.res.Nodes[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *tracker) closeOpen(at time.Time) {
+	if t.open >= 0 && t.res.Nodes[t.open].End.IsZero() {
+		t.res.Nodes[t.open].End = at
+	}
+	t.open = -1
+}
+
+// merge fills what the WebSocket did not tell from a history entry.
+func (t *tracker) merge(h *HistoryEntry) {
+	res := t.res
+	for id, imgs := range h.Outputs {
+		if _, ok := res.Outputs[id]; !ok {
+			res.Outputs[id] = imgs
+		}
+	}
+	if res.Number == 0 {
+		res.Number = h.Number
+	}
+	for _, m := range h.Status.Messages {
+		switch m.Type {
+		case MsgExecutionStart:
+			var d ExecutionStartMsg
+			if m.Decode(&d) == nil && res.ServerStartMS == 0 {
+				res.ServerStartMS = d.Timestamp
+			}
+		case MsgExecutionCached:
+			var d ExecutionCachedMsg
+			if m.Decode(&d) == nil && res.Cached == nil {
+				res.Cached = d.Nodes
+			}
+		case MsgExecutionSuccess:
+			var d ExecutionSuccessMsg
+			if m.Decode(&d) == nil && t.failure == nil {
+				if res.ServerEndMS == 0 {
+					res.ServerEndMS = d.Timestamp
+				}
+				t.success = true
+			}
+		case MsgExecutionError:
+			var d ExecutionErrorMsg
+			if m.Decode(&d) == nil && t.failure == nil {
+				if res.ServerEndMS == 0 {
+					res.ServerEndMS = d.Timestamp
+				}
+				t.failure = &ExecutionError{PromptID: res.PromptID, NodeID: d.NodeID, NodeType: d.NodeType,
+					ExceptionType: d.ExceptionType, ExceptionMessage: d.ExceptionMessage, Traceback: d.Traceback}
+			}
+		case MsgExecutionInterrupted:
+			var d ExecutionInterruptedMsg
+			if m.Decode(&d) == nil && t.failure == nil {
+				if res.ServerEndMS == 0 {
+					res.ServerEndMS = d.Timestamp
+				}
+				t.failure = &InterruptedError{PromptID: res.PromptID, NodeID: d.NodeID, NodeType: d.NodeType}
+			}
+		}
+	}
+	if !t.success && t.failure == nil && h.Status.Completed && h.Status.StatusStr == "success" {
+		t.success = true
+	}
+}
+
+// outcome sets Status from what was seen and returns the prompt's error, if any.
+func (t *tracker) outcome() error {
+	switch f := t.failure.(type) {
+	case *ExecutionError:
+		t.res.Status = "error"
+		return f
+	case *InterruptedError:
+		t.res.Status = "interrupted"
+		return f
+	}
+	if t.success {
+		t.res.Status = "success"
+	}
+	return nil
+}

@@ -1,0 +1,449 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// assemble turns what the run measured into the wire report: the one place where internal
+// structs meet the schema.
+func (r *run) assemble(runErr error) *report.Report {
+	rep := &report.Report{
+		SchemaVersion: report.SchemaVersion,
+		Tool:          report.Tool{Name: "qwenlab", Version: r.cfg.ToolVersion},
+		RunID:         r.cfg.RunID,
+		StartedAt:     r.startedAt.UTC(),
+		FinishedAt:    r.deps.Now().UTC(),
+	}
+	rep.Scenario = report.Scenario{Name: r.cfg.Scenario.Name}
+	if r.cfg.WorkflowPath != "" {
+		rep.Scenario.Name = "workflow:" + r.cfg.WorkflowPath
+	}
+	if r.plan != nil {
+		rep.Scenario.WorkflowSHA256 = r.plan.sha
+		rep.Scenario.Params = r.plan.params
+	}
+	rep.Target = r.target()
+	rep.Host = r.host()
+
+	if len(r.colds) > 0 {
+		rep.ColdStart = r.coldSection()
+	}
+	if len(r.warm) > 0 || len(r.warmups) > 0 {
+		rep.Warm = r.warmSection()
+	}
+	rep.GPU = r.gpuSection()
+	r.mu.Lock()
+	if r.stats.n > 0 {
+		rep.Container = &report.ContainerStats{
+			CPUPercentMean: r.stats.cpuSum / float64(r.stats.n),
+			CPUPercentMax:  r.stats.cpuMax,
+			MemPeakBytes:   r.stats.memPeak,
+			MemLimitBytes:  r.stats.limit,
+		}
+	}
+	r.mu.Unlock()
+	rep.Logs = r.logsSection(runErr)
+	rep.Teardown = r.teardown
+	rep.Warnings = append(rep.Warnings, r.warnings...)
+	rep.Warnings = append(rep.Warnings, r.runWarnings()...)
+	if runErr != nil && !errors.Is(runErr, ErrSlow) {
+		phase := "run"
+		var pe *PhaseError
+		if errors.As(runErr, &pe) {
+			phase = pe.Phase
+		}
+		if errors.Is(runErr, context.Canceled) {
+			phase += " (interrupted)"
+		}
+		rep.Error = &report.ErrorInfo{Phase: phase, Message: report.RedactString(runErr.Error(), report.SecretValues(r.cfg.Env))}
+	}
+	return rep
+}
+
+func (r *run) target() report.Target {
+	t := report.Target{Kind: "docker", Image: r.image, Config: map[string]string{}}
+	if r.cfg.URL != "" {
+		t.Kind, t.URL = "url", r.cfg.URL
+	}
+	if r.sysStats != nil {
+		t.ComfyUIVersion = r.sysStats.System.ComfyUIVersion
+	}
+	c := t.Config
+	c["runs"] = strconv.Itoa(r.cfg.Runs)
+	c["warmup"] = strconv.Itoa(r.cfg.Warmup)
+	c["seed"] = strconv.FormatUint(r.cfg.Seed, 10)
+	c["on_error"] = r.cfg.OnError
+	c["metric"] = r.cfg.Metric
+	if t.Kind == "docker" {
+		c["gpus"] = r.cfg.GPUs
+		c["init"] = strconv.FormatBool(r.cfg.Init)
+		c["cold_starts"] = strconv.Itoa(max(r.cfg.ColdStarts, 1))
+		c["pull"] = r.cfg.Pull
+		if r.image != nil && r.image.Simulator {
+			c["sim_profile"] = r.cfg.SimProfile
+		}
+		if len(r.cfg.ComfyArgs) > 0 {
+			c["comfy_args"] = strings.Join(r.cfg.ComfyArgs, " ")
+		}
+		if len(r.cfg.Env) > 0 {
+			c["env"] = strings.Join(report.Redact(r.cfg.Env), " ")
+		}
+		if r.cfg.ModelsDir != "" {
+			c["models"] = r.cfg.ModelsDir
+		}
+	}
+	if r.plan != nil && r.plan.seed.Node != "" {
+		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
+	}
+	return t
+}
+
+func (r *run) host() report.Host {
+	h := report.Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU()}
+	h.Hostname, _ = os.Hostname()
+	if d := r.docker; d != nil {
+		h.Docker = &report.DockerInfo{ServerVersion: d.ServerVersion, APIVersion: d.APIVersion, Runtimes: d.Runtimes, DefaultRuntime: d.DefaultRuntime}
+		h.MemTotal = d.MemTotal
+	}
+	for _, g := range r.gpus {
+		h.GPUs = append(h.GPUs, report.GPUDevice{Index: g.Index, Name: g.Name, UUID: g.UUID, Driver: g.Driver, CUDA: g.CUDA, VRAMTotalBytes: g.VRAMTotal, PowerLimitW: g.PowerLimitW, PCIeGen: g.PCIeGen, PCIeWidth: g.PCIeWidth})
+	}
+	return h
+}
+
+// coldSection reports every cold start; the first one's phases are the headline, and with
+// --cold-starts N each phase gets median/min/max like the warm runs.
+func (r *run) coldSection() *report.ColdStart {
+	cs := &report.ColdStart{}
+	for i, cr := range r.colds {
+		phases := map[string]float64{}
+		var end time.Time
+		for _, s := range cr.Spans {
+			if s.Parent == "" {
+				phases[phaseKey(s.Name)] += s.End.Sub(s.Start).Seconds()
+				if s.End.After(end) {
+					end = s.End
+				}
+			}
+		}
+		if d, ok := modelLoadTime(cr); ok {
+			phases["model_load_s"] = d.Seconds()
+		}
+		cold := report.ColdRun{Index: i, Phases: report.PhasesFromMap(phases), Timeline: r.timeline(cr)}
+		if !end.IsZero() {
+			cold.TotalS = end.Sub(cr.Start).Seconds()
+		}
+		if !cr.Ready.IsZero() {
+			cold.ReadyS = ptr(cr.Ready.Sub(cr.Start).Seconds())
+		}
+		if cr.First != nil {
+			run := r.toRun(cr.First)
+			cold.FirstPrompt = &run
+			if cr.First.Res != nil && !cr.First.Res.ImageAt.IsZero() {
+				cold.FirstImageS = ptr(cr.First.Res.ImageAt.Sub(cr.Start).Seconds())
+			}
+			if cr.First.Err != nil {
+				cold.Error = cr.First.Err.Error()
+			}
+			if mb := r.modelBytes; mb > 0 {
+				if d, ok := modelLoadTime(cr); ok && d > 0 {
+					cold.ModelReadBytesPerS = ptr(float64(mb) / d.Seconds())
+				}
+			}
+		} else {
+			cold.Error = "did not reach the first prompt"
+		}
+		cs.Runs = append(cs.Runs, cold)
+	}
+	first := cs.Runs[0]
+	cs.Phases = first.Phases
+	cs.TotalS = first.TotalS
+	cs.Timeline = first.Timeline
+	cs.FirstPrompt = first.FirstPrompt
+	if len(r.colds) > 1 {
+		cs.Summary = report.SummarizeColdRuns(cs.Runs)
+	} else {
+		cs.Runs = nil
+	}
+	return cs
+}
+
+// phaseKey maps timeline span names onto the report's phase names.
+func phaseKey(name string) string {
+	switch name {
+	case "comfy_started":
+		return "listening_s"
+	case "http_ready":
+		return "ready_s"
+	}
+	return name + "_s"
+}
+
+func modelLoadTime(cr *coldRun) (time.Duration, bool) {
+	var total time.Duration
+	found := false
+	for _, s := range cr.Spans {
+		if strings.HasPrefix(s.Name, "model_load:") {
+			total += s.End.Sub(s.Start)
+			found = true
+		}
+	}
+	return total, found
+}
+
+// timeline lists the spans in time order with offsets from the cold start's t0, and adds a
+// "gap" entry wherever more than 100 ms between top-level phases is unexplained.
+func (r *run) timeline(cr *coldRun) []report.TimelineEntry {
+	spans := append([]span(nil), cr.Spans...)
+	sort.SliceStable(spans, func(i, j int) bool { return spans[i].Start.Before(spans[j].Start) })
+	var out []report.TimelineEntry
+	prevEnd := cr.Start
+	for _, s := range spans {
+		if s.Parent == "" {
+			if gap := s.Start.Sub(prevEnd); gap > 100*time.Millisecond {
+				out = append(out, report.TimelineEntry{Name: "gap", StartS: prevEnd.Sub(cr.Start).Seconds(), EndS: s.Start.Sub(cr.Start).Seconds(), Source: "client"})
+			}
+			if s.End.After(prevEnd) {
+				prevEnd = s.End
+			}
+		}
+		out = append(out, report.TimelineEntry{Name: s.Name, StartS: s.Start.Sub(cr.Start).Seconds(), EndS: s.End.Sub(cr.Start).Seconds(), Source: s.Source, Parent: s.Parent})
+	}
+	return out
+}
+
+func (r *run) warmSection() *report.Warm {
+	var runs, warmups []report.Run
+	for _, pr := range r.warmups {
+		warmups = append(warmups, r.toRun(pr))
+	}
+	for _, pr := range r.warm {
+		runs = append(runs, r.toRun(pr))
+	}
+	w := report.SummarizeWarm(runs, warmups)
+	w.Metric = r.cfg.Metric
+	return w
+}
+
+// toRun converts one measured prompt into the report's run entry.
+func (r *run) toRun(pr *promptRun) report.Run {
+	res := pr.Res
+	run := report.Run{
+		Kind:      pr.Kind,
+		Index:     pr.Index,
+		Seed:      strconv.FormatUint(pr.Seed, 10),
+		PromptID:  res.PromptID,
+		Status:    res.Status,
+		Recovered: res.Recovered,
+		Valid:     pr.Err == nil && pr.Invalid == "",
+		Invalid:   pr.Invalid,
+	}
+	if pr.Err != nil {
+		run.Error = report.RedactString(pr.Err.Error(), report.SecretValues(r.cfg.Env))
+		var ee *comfy.ExecutionError
+		if errors.As(pr.Err, &ee) {
+			run.ErrorNode = ee.NodeID
+			run.ErrorType = ee.ExceptionType
+		}
+	}
+	if !res.Submit.IsZero() {
+		run.StartedAtS = res.Submit.Sub(r.t0).Seconds()
+	}
+	if !res.End.IsZero() && !res.Submit.IsZero() {
+		run.E2ES = res.E2E().Seconds()
+		run.LatencyS = run.E2ES
+	}
+	if !res.ImageAt.IsZero() {
+		run.ImageS = ptr(res.Image().Seconds())
+	}
+	if !res.Started.IsZero() {
+		run.QueueS = ptr(res.Queue().Seconds())
+	}
+	if d, ok := res.Server(); ok {
+		run.ServerS = ptr(d.Seconds())
+	}
+	if pr.LagOK {
+		run.LagS = ptr(pr.Lag.Seconds())
+		run.LagFlagged = pr.Flagged
+	}
+	wf := comfy.Workflow(nil)
+	if r.plan != nil {
+		wf = r.plan.wf
+	}
+	run.Nodes = map[string]report.NodeTiming{}
+	for _, id := range res.Cached {
+		run.Nodes[id] = report.NodeTiming{ClassType: wf[id].ClassType, Cached: true}
+	}
+	for _, n := range res.Nodes {
+		nt := report.NodeTiming{ClassType: n.ClassType}
+		if nt.ClassType == "" {
+			nt.ClassType = wf[n.ID].ClassType
+		}
+		if !n.Start.IsZero() && !n.End.IsZero() {
+			nt.DurationS = ptr(n.End.Sub(n.Start).Seconds())
+		}
+		if n.Max > run.Steps {
+			run.Steps = n.Max
+		}
+		run.Nodes[n.ID] = nt
+	}
+	if v := res.StepsPerSecond(); v > 0 {
+		run.StepsPerS = ptr(v)
+	}
+	return run
+}
+
+func (r *run) gpuSection() report.GPUSection {
+	g := report.GPUSection{Available: r.deps.GPU != nil && r.gpuReason == "", Reason: r.gpuReason}
+	r.mu.Lock()
+	samples := append([]gpu.Sample(nil), r.gpuSamples...)
+	r.mu.Unlock()
+	g.Samples = len(samples)
+	if len(samples) == 0 {
+		if g.Available {
+			g.Reason = "no samples were taken"
+		}
+		return g
+	}
+	all := gpu.Summarize(samples, time.Time{}, time.Time{})
+	g.VRAMPeakBytes = &all.VRAMPeak
+	g.PeakSource = all.PeakSource
+	g.UtilMeanPct = ptr(all.UtilMean)
+	g.PowerMeanW = ptr(all.PowerMeanW)
+	g.Phases = map[string]report.GPUPhase{}
+	add := func(name string, from, to time.Time) {
+		if from.IsZero() || to.IsZero() {
+			return
+		}
+		s := gpu.Summarize(samples, from, to)
+		if s.N == 0 {
+			return
+		}
+		g.Phases[name] = report.GPUPhase{Samples: s.N, VRAMPeakBytes: ptr(s.VRAMPeak), VRAMMeanBytes: ptr(s.VRAMMean), UtilMeanPct: ptr(s.UtilMean), UtilP95Pct: ptr(s.UtilP95), PowerMeanW: ptr(s.PowerMeanW), PowerMaxW: ptr(s.PowerMaxW), EnergyJ: ptr(s.EnergyJ)}
+	}
+	if n := len(r.colds); n > 0 && r.colds[0].First != nil {
+		cr := r.colds[0]
+		add("startup", cr.Start, cr.Ready)
+		add("first_prompt", cr.First.Res.Submit, cr.First.Res.End)
+	}
+	if n := len(r.warm); n > 0 {
+		add("warm", r.warm[0].Res.Submit, r.warm[n-1].Res.End)
+		if p, ok := g.Phases["warm"]; ok && r.validWarm() > 0 && p.EnergyJ != nil {
+			p.EnergyPerImageJ = ptr(*p.EnergyJ / float64(r.validWarm()))
+			g.Phases["warm"] = p
+		}
+	}
+	series := gpu.Compact(samples, r.t0, 600)
+	idx := make([]int, 0, len(series))
+	for i := range series {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	for _, i := range idx {
+		s := series[i]
+		g.Series = append(g.Series, report.GPUSeries{Index: i, TS: s.T, VRAMUsedBytes: s.VRAMUsed, UtilPct: s.UtilGPU, PowerW: s.PowerW})
+	}
+	return g
+}
+
+func (r *run) validWarm() int {
+	n := 0
+	for _, pr := range r.warm {
+		if pr.Err == nil && pr.Invalid == "" {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *run) logsSection(runErr error) report.Logs {
+	l := report.Logs{SlowSteps: r.slow, File: r.cfg.SaveLogs}
+	if len(r.colds) == 0 {
+		return l
+	}
+	cr := r.colds[len(r.colds)-1]
+	if cr.Tracker == nil {
+		return l
+	}
+	snap := cr.Tracker.Snapshot()
+	if runErr != nil || r.cfg.SaveLogs == "" {
+		tail := snap.Tail
+		if runErr == nil {
+			tail = lastN(tail, 20)
+		}
+		secrets := report.SecretValues(r.cfg.Env)
+		for _, line := range tail {
+			l.Tail = append(l.Tail, report.RedactString(line, secrets))
+		}
+	}
+	for _, pe := range snap.PromptExecuted {
+		l.PromptExecutedS = append(l.PromptExecutedS, pe)
+	}
+	for _, f := range snap.ImportFailures {
+		l.ImportFailures = append(l.ImportFailures, f)
+	}
+	return l
+}
+
+// runWarnings are the warnings that come from looking at the measurements as a whole.
+func (r *run) runWarnings() []string {
+	var w []string
+	invalid, flagged, failed := 0, 0, 0
+	for _, pr := range r.warm {
+		switch {
+		case pr.Err != nil:
+			failed++
+		case pr.Invalid != "":
+			invalid++
+		}
+		if pr.Flagged {
+			flagged++
+		}
+	}
+	if invalid > 0 {
+		w = append(w, strconv.Itoa(invalid)+" warm run(s) were served from ComfyUI's execution cache and are excluded: vary the seed (the workflow's seed input was not found or not changed)")
+	}
+	if flagged > 0 {
+		w = append(w, strconv.Itoa(flagged)+" of "+strconv.Itoa(len(r.warm))+" warm run(s) reached the client much later than the server finished them (delivery lag over "+r.cfg.LagBase.String()+" + "+strconv.FormatFloat(r.cfg.LagFrac*100, 'f', 0, 64)+"% of server time): likely ComfyUI's periodic gc.collect() stalling its event loop; compare with --metric server")
+	}
+	if r.plan != nil && r.plan.seed.Node == "" {
+		w = append(w, "no seed input found in the workflow: every run after the first may be served from ComfyUI's cache")
+	}
+	if len(r.warm) > 0 && len(r.warm) < 6 {
+		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
+	}
+	if len(r.gpuSamples) > 0 {
+		all := gpu.Summarize(r.gpuSamples, time.Time{}, time.Time{})
+		util := all.UtilMean
+		if n := len(r.warm); n > 0 {
+			util = gpu.Summarize(r.gpuSamples, r.warm[0].Res.Submit, r.warm[n-1].Res.End).UtilMean
+		}
+		var vram uint64
+		if len(r.colds) > 0 && r.colds[0].First != nil {
+			vram = gpu.Summarize(r.gpuSamples, r.colds[0].First.Res.Submit, r.colds[0].First.Res.End).VRAMPeak
+		}
+		w = append(w, gpu.Warnings(gpu.Summary{VRAMPeak: vram}, r.modelBytes, util)...)
+	}
+	_ = failed
+	return w
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func phasePtr(m map[string]float64, k string) *float64 {
+	if v, ok := m[k]; ok {
+		return &v
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+
+	"github.com/qwenlab/qwenlab/docker"
+
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// Bench benchmarks a ComfyUI server that is already running at cfg.URL: no Docker, no cold
+// start of a container. The first prompt is still reported apart (it may load models).
+func Bench(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
+	r := newRun(cfg, deps)
+	err := r.bench(ctx)
+	r.close()
+	return r.assemble(err), err
+}
+
+func (r *run) bench(ctx context.Context) (err error) {
+	if r.plan, err = newPlan(r.cfg); err != nil {
+		return inPhase("preflight", err)
+	}
+	if isLoopbackURL(r.cfg.URL) {
+		r.inventoryGPUs(docker.GPURequest{Kind: "all"})
+	} else {
+		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
+	}
+	c, err := r.deps.Dial(r.cfg.URL)
+	if err != nil {
+		return inPhase("connect", err)
+	}
+	defer c.Close()
+	if err := c.Ready(ctx); err != nil {
+		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
+	}
+	if err := r.livePreflight(ctx, c); err != nil {
+		return inPhase("preflight", err)
+	}
+	stopGPU := r.startGPUSampler(ctx)
+	defer stopGPU()
+	return r.warmPhase(ctx, c, ctx)
+}
+
+func isLoopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

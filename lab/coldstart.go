@@ -1,0 +1,300 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+)
+
+// logSink receives the container's log lines (from the engine's follower goroutine) and
+// notes the moments the timeline needs, on the client's monotonic clock.
+type logSink struct {
+	tracker *comfylog.Tracker
+	save    func(docker.LogLine)
+
+	mu       sync.Mutex
+	first    time.Time     // receipt of the first line
+	started  time.Time     // receipt of "Starting server" / "To see the GUI go to:"
+	offset   time.Duration // min(receipt - engine time): maps engine times onto our clock
+	haveOff  bool
+	startedC chan struct{}
+	once     sync.Once
+}
+
+func newLogSink(save func(docker.LogLine)) *logSink {
+	return &logSink{tracker: comfylog.NewTracker(comfylog.TrackerOptions{}), save: save, startedC: make(chan struct{})}
+}
+
+func (s *logSink) add(l docker.LogLine) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.first.IsZero() {
+		s.first = now
+	}
+	if !l.Time.IsZero() {
+		if off := now.Sub(l.Time); !s.haveOff || off < s.offset {
+			s.offset, s.haveOff = off, true
+		}
+	}
+	if s.started.IsZero() && (strings.Contains(l.Text, "To see the GUI go to") || strings.Contains(l.Text, "Starting server")) {
+		s.started = now
+		s.once.Do(func() { close(s.startedC) })
+	}
+	s.mu.Unlock()
+	s.tracker.Add(comfylog.Line{Time: l.Time, Stream: l.Stream, Text: l.Text, Partial: l.Partial})
+	if s.save != nil {
+		s.save(l)
+	}
+}
+
+// onClock maps an engine timestamp onto the client's monotonic timeline.
+func (s *logSink) onClock(t time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.haveOff || t.IsZero() {
+		return time.Time{}
+	}
+	// Note: t carries no monotonic reading; adding the offset to it and re-basing on a
+	// monotonic instant keeps the result comparable with time.Now() values.
+	ref := time.Now()
+	return ref.Add(t.Add(s.offset).Sub(ref.Round(0)))
+}
+
+func (s *logSink) times() (first, started time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first, s.started
+}
+
+// coldStart creates and starts a fresh container, waits until ComfyUI answers, checks the
+// workflow against the live server and sends the first prompt. The returned cancel stops the
+// watchers (exit, logs, stats) of this container.
+func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, string, context.CancelFunc, error) {
+	e := r.deps.Engine
+	cr := &coldRun{Index: i, Start: time.Now()}
+	if i == 0 && r.pullSpan != nil {
+		cr.Start = r.pullSpan.Start
+		cr.Spans = append(cr.Spans, *r.pullSpan)
+	}
+	r.colds = append(r.colds, cr)
+	if r.cfg.ColdStarts > 1 {
+		spec.Name = fmt.Sprintf("%s-%d", spec.Name, i+1)
+		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
+	}
+	noop := func() {}
+
+	t := time.Now()
+	id, err := e.Create(ctx, spec)
+	if id != "" {
+		r.containers = append(r.containers, id)
+	}
+	if err != nil {
+		return nil, "", noop, inPhase("create", err)
+	}
+	cr.add("create", "engine", t, time.Now())
+
+	cr.logs = newLogSink(r.logSaver())
+	cr.Tracker = cr.logs.tracker
+	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	cr.runCtx = runCtx
+	cancel := func() { cancelWatch(); cancelRun(context.Canceled) }
+
+	t = time.Now()
+	if err := e.Start(ctx, id); err != nil {
+		return nil, id, cancel, inPhase("start", err)
+	}
+	cr.add("start", "engine", t, time.Now())
+	startEnd := time.Now()
+
+	go func() {
+		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil {
+			r.progressf("warning: following logs: %v", err)
+		}
+	}()
+	exitC := e.WaitExit(watchCtx, id)
+	phase := &atomicString{v: "start"}
+	go func() {
+		select {
+		case st, ok := <-exitC:
+			if !ok || watchCtx.Err() != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // let the last log lines arrive
+			cancelRun(&ContainerExitError{Phase: phase.get(), State: st, Tail: cr.Tracker.Snapshot().Tail})
+		case <-watchCtx.Done():
+		}
+	}()
+	go func() {
+		_ = e.StreamStats(watchCtx, id, r.addStats)
+	}()
+
+	st, err := e.Inspect(ctx, id)
+	if err != nil {
+		return nil, id, cancel, inPhase("start", err)
+	}
+	if st.HostPort == 0 {
+		return nil, id, cancel, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
+	c, err := r.deps.Dial(url)
+	if err != nil {
+		return nil, id, cancel, inPhase("ready", err)
+	}
+	phase.set("startup (waiting for ComfyUI to answer)")
+	readyCtx, cancelReady := context.WithTimeout(runCtx, r.cfg.StartTimeout)
+	err = waitReady(readyCtx, c, cr.logs.startedC)
+	cancelReady()
+	if err != nil {
+		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		} else if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("ComfyUI did not answer on %s within %s (--start-timeout); last log lines:\n  %s", url, r.cfg.StartTimeout, strings.Join(lastN(cr.Tracker.Snapshot().Tail, 10), "\n  "))
+		}
+		return c, id, cancel, inPhase("ready", err)
+	}
+	cr.Ready = time.Now()
+	first, started := cr.logs.times()
+	if !first.IsZero() && first.Before(cr.Ready) {
+		cr.add("first_log", "logs", startEnd, first)
+		if !started.IsZero() && started.Before(cr.Ready) {
+			cr.add("comfy_started", "logs", first, started)
+			cr.add("http_ready", "api", started, cr.Ready)
+		} else {
+			cr.add("http_ready", "api", first, cr.Ready)
+		}
+	} else {
+		cr.add("http_ready", "api", startEnd, cr.Ready)
+	}
+	r.progressf("ComfyUI ready after %.2fs", cr.Ready.Sub(cr.Start).Seconds())
+
+	phase.set("preflight against the live server")
+	t = time.Now()
+	if err := r.livePreflight(runCtx, c); err != nil {
+		return c, id, cancel, inPhase("preflight", causeOr(runCtx, err))
+	}
+	cr.add("preflight", "api", t, time.Now())
+
+	phase.set("the first prompt")
+	pr := r.runPrompt(runCtx, c, "cold", i)
+	cr.First = pr
+	res := pr.Res
+	cr.add("first_prompt", "api", res.Submit, res.End)
+	cr.Done = res.End
+	r.addPromptSpans(cr, pr)
+	if pr.Err != nil {
+		return c, id, cancel, inPhase("first prompt", causeOr(runCtx, pr.Err))
+	}
+	r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
+	phase.set("warm runs")
+	return c, id, cancel, nil
+}
+
+// waitReady races an HTTP probe with short backoff against the "server started" log line:
+// whichever sees the server first wins, and the log line triggers an immediate probe.
+func waitReady(ctx context.Context, c Comfy, started <-chan struct{}) error {
+	delay := 2 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := c.Ready(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-started:
+			timer.Stop()
+			started = nil // probe at once, then back to the backoff
+		case <-timer.C:
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}
+
+// addPromptSpans adds the first prompt's inner phases: model loads (from the logs), sampling,
+// decode, save (from the WebSocket), and the first image.
+func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
+	res := pr.Res
+	for _, n := range res.Nodes {
+		name := ""
+		switch {
+		case isSampler(n.ClassType):
+			name = "sampling"
+		case strings.HasPrefix(n.ClassType, "VAEDecode"):
+			name = "decode"
+		case strings.HasPrefix(n.ClassType, "SaveImage"):
+			name = "save"
+		case strings.HasSuffix(n.ClassType, "Loader") || strings.Contains(n.ClassType, "Loader"):
+			name = "load_node:" + n.ID
+		case strings.Contains(n.ClassType, "TextEncode"):
+			name = "text_encode"
+		}
+		if name != "" && !n.Start.IsZero() && !n.End.IsZero() {
+			cr.Spans = append(cr.Spans, span{Name: name, Start: n.Start, End: n.End, Source: "api", Parent: "first_prompt"})
+		}
+	}
+	if cr.Tracker != nil {
+		for _, l := range cr.Tracker.Snapshot().Loads {
+			s, e := cr.logs.onClock(l.Start), cr.logs.onClock(l.End)
+			if !s.IsZero() && !e.IsZero() && !e.Before(s) {
+				cr.Spans = append(cr.Spans, span{Name: "model_load:" + l.Model, Start: s, End: e, Source: "logs", Parent: "first_prompt"})
+			}
+		}
+	}
+	if !res.ImageAt.IsZero() {
+		cr.Spans = append(cr.Spans, span{Name: "first_image", Start: res.Submit, End: res.ImageAt, Source: "api", Parent: "first_prompt"})
+	}
+}
+
+func (r *run) livePreflight(ctx context.Context, c Comfy) error {
+	if ss, err := c.SystemStats(ctx); err == nil {
+		r.sysStats = &ss
+	}
+	info, err := c.ObjectInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("read /object_info: %w", err)
+	}
+	return r.plan.check(info)
+}
+
+type atomicString struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (a *atomicString) set(v string) { a.mu.Lock(); a.v = v; a.mu.Unlock() }
+func (a *atomicString) get() string  { a.mu.Lock(); defer a.mu.Unlock(); return a.v }
+
+func causeOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+func lastN(s []string, n int) []string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

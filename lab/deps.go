@@ -1,0 +1,58 @@
+package lab
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
+)
+
+// Engine is the part of the Docker Engine that a run uses.
+type Engine interface {
+	Info(ctx context.Context) (docker.Info, error)
+	ImageInspect(ctx context.Context, ref string) (docker.Image, error)
+	Pull(ctx context.Context, ref string, progress func(docker.PullProgress)) error
+	Create(ctx context.Context, s docker.Spec) (string, error)
+	Start(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (docker.State, error)
+	WaitExit(ctx context.Context, id string) <-chan docker.State
+	FollowLogs(ctx context.Context, id string, fn func(docker.LogLine)) error
+	StreamStats(ctx context.Context, id string, fn func(docker.Stats)) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	ListLabelled(ctx context.Context, runID string) ([]docker.Resource, error)
+}
+
+// Comfy is the part of a ComfyUI server that a benchmark uses.
+type Comfy interface {
+	Ready(ctx context.Context) error
+	SystemStats(ctx context.Context) (comfy.SystemStats, error)
+	ObjectInfo(ctx context.Context) (comfy.ObjectInfo, error)
+	Run(ctx context.Context, w comfy.Workflow) (*comfy.Result, error)
+	Close() error
+}
+
+// GPU is the part of NVML that a run uses. A nil GPU in Deps means "unavailable".
+type GPU interface {
+	Inventory() ([]gpu.Device, error)
+	Sample(indexes []int) ([]gpu.Sample, error)
+}
+
+// Deps are the adapters a run talks to.
+type Deps struct {
+	Engine Engine // nil for bench --url
+	// Dial returns a client for the ComfyUI server at baseURL (known only once the port is).
+	Dial func(baseURL string) (Comfy, error)
+	// SimImage builds or finds the simulator image (up-and-bench without --image).
+	SimImage func(ctx context.Context) (string, error)
+	GPU      GPU
+	// GPUReason says why GPU is nil.
+	GPUReason string
+	// Now gives wall-clock time for the timestamps written into the report.
+	Now func() time.Time
+	// Progress receives live progress lines (stderr).
+	Progress io.Writer
+}

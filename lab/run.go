@@ -1,0 +1,465 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// ErrSlow is returned (after the report is complete) when --fail-on-slow is set and a phase
+// went over its budget or stalled.
+var ErrSlow = errors.New("slow steps found (--fail-on-slow)")
+
+// ContainerExitError says the container stopped while qwenlab was waiting on it.
+type ContainerExitError struct {
+	Phase string
+	State docker.State
+	Tail  []string
+}
+
+func (e *ContainerExitError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.State.OOMKilled:
+		fmt.Fprintf(&b, "container was OOM-killed during %s (exit code %d): give it more memory or use a smaller model", e.Phase, e.State.ExitCode)
+	default:
+		fmt.Fprintf(&b, "container exited during %s with code %d", e.Phase, e.State.ExitCode)
+	}
+	if e.State.Error != "" {
+		fmt.Fprintf(&b, " (%s)", e.State.Error)
+	}
+	if n := len(e.Tail); n > 0 {
+		tail := e.Tail
+		if n > 10 {
+			tail = tail[n-10:]
+		}
+		b.WriteString("; its last log lines:\n  " + strings.Join(tail, "\n  "))
+	}
+	return b.String()
+}
+
+// PhaseError records the phase a run failed in.
+type PhaseError struct {
+	Phase string
+	Err   error
+}
+
+func (e *PhaseError) Error() string { return e.Phase + ": " + e.Err.Error() }
+func (e *PhaseError) Unwrap() error { return e.Err }
+
+func inPhase(phase string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *PhaseError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &PhaseError{Phase: phase, Err: err}
+}
+
+// span is one interval on the run's monotonic timeline.
+type span struct {
+	Name       string
+	Start, End time.Time
+	Source     string // engine | logs | api
+	Parent     string
+}
+
+// coldRun is one cold start: a fresh container from create to its first image.
+type coldRun struct {
+	Index   int
+	Spans   []span
+	First   *promptRun
+	Tracker *comfylog.Tracker
+	logs    *logSink
+	Start   time.Time // t0 of this cold start (create, or pull)
+	Ready   time.Time
+	Done    time.Time
+	runCtx  context.Context // ends when the container exits (cause: *ContainerExitError)
+}
+
+func (c *coldRun) add(name, source string, start, end time.Time) {
+	if start.IsZero() || end.IsZero() || end.Before(start) {
+		return
+	}
+	c.Spans = append(c.Spans, span{Name: name, Start: start, End: end, Source: source})
+}
+
+func (c *coldRun) phase(name string) (time.Duration, bool) {
+	for _, s := range c.Spans {
+		if s.Name == name && s.Parent == "" {
+			return s.End.Sub(s.Start), true
+		}
+	}
+	return 0, false
+}
+
+// run is the state of one up-and-bench or bench invocation.
+type run struct {
+	cfg  Config
+	deps Deps
+	plan *plan
+	seq  uint64
+
+	startedAt time.Time // wall clock, for the report
+	t0        time.Time // monotonic origin of every *_s offset
+
+	docker     *docker.Info
+	image      *report.ImageInfo
+	gpus       []gpu.Device
+	gpuReason  string
+	gpuIdx     []int
+	gpuOn      bool
+	sysStats   *comfy.SystemStats
+	warnings   []string
+	pullSpan   *span
+	colds      []*coldRun
+	warmups    []*promptRun
+	warm       []*promptRun
+	containers []string
+	modelBytes uint64
+
+	teardown report.Teardown
+	slow     []report.SlowStep
+	closers  []func()
+
+	mu         sync.Mutex
+	gpuSamples []gpu.Sample
+	stats      statsAgg
+}
+
+func newRun(cfg Config, deps Deps) *run {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Progress == nil {
+		deps.Progress = io.Discard
+	}
+	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now()}
+}
+
+func (r *run) progressf(format string, a ...any) {
+	fmt.Fprintf(r.deps.Progress, format+"\n", a...)
+}
+
+func (r *run) warnf(format string, a ...any) {
+	w := fmt.Sprintf(format, a...)
+	r.warnings = append(r.warnings, w)
+	r.progressf("warning: %s", w)
+}
+
+// UpAndBench runs the main job: preflight, cold start(s) in fresh containers, warm runs,
+// teardown in every case. It returns the report — partial, with the error and its phase, when
+// the run failed — and the error.
+func UpAndBench(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
+	r := newRun(cfg, deps)
+	err := r.upAndBench(ctx)
+	r.close()
+	return r.assemble(err), err
+}
+
+func (r *run) close() {
+	for _, c := range r.closers {
+		c()
+	}
+	r.closers = nil
+}
+
+func (r *run) upAndBench(ctx context.Context) (err error) {
+	e := r.deps.Engine
+	if r.plan, err = newPlan(r.cfg); err != nil {
+		return inPhase("preflight", err)
+	}
+	info, err := e.Info(ctx)
+	if err != nil {
+		return inPhase("preflight", fmt.Errorf("docker info: %w", err))
+	}
+	r.docker = &info
+	r.warnLeftovers(ctx)
+
+	gpuReq, err := docker.ParseGPUs(r.cfg.GPUs)
+	if err != nil {
+		return inPhase("preflight", err)
+	}
+	if gpuReq.Kind != "none" && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
+		r.progressf("note: %s; the start will tell for sure", info.NVIDIAHint)
+	}
+	r.inventoryGPUs(gpuReq)
+
+	ref, err := r.resolveImage(ctx)
+	if err != nil {
+		return inPhase("pull", err)
+	}
+	mounts, cleanupModels, err := r.prepareModels()
+	if err != nil {
+		return inPhase("preflight", err)
+	}
+	defer cleanupModels()
+
+	spec := r.spec(ref, mounts, gpuReq)
+	stopGPU := r.startGPUSampler(ctx)
+	defer stopGPU()
+
+	defer func() {
+		err = errors.Join(err, r.finalTeardown(ctx))
+	}()
+	n := max(r.cfg.ColdStarts, 1)
+	for i := 0; i < n; i++ {
+		last := i == n-1
+		c, id, cancel, cerr := r.coldStart(ctx, i, spec)
+		if cerr != nil {
+			cancel()
+			return cerr
+		}
+		if !last {
+			cancel()
+			c.Close()
+			r.teardownContainer(ctx, id)
+			continue
+		}
+		werr := r.warmPhase(ctx, c, r.colds[i].runCtx)
+		cancel()
+		c.Close()
+		if werr != nil {
+			return werr
+		}
+	}
+	return r.checkSlow()
+}
+
+// warnLeftovers warns about resources of earlier, crashed runs: they may hold the GPU.
+func (r *run) warnLeftovers(ctx context.Context) {
+	res, err := r.deps.Engine.ListLabelled(ctx, "")
+	if err != nil {
+		return
+	}
+	runs := map[string]bool{}
+	for _, x := range res {
+		if x.RunID != r.cfg.RunID {
+			runs[x.RunID] = true
+		}
+	}
+	if len(runs) > 0 {
+		ids := make([]string, 0, len(runs))
+		for id := range runs {
+			ids = append(ids, id)
+		}
+		r.warnf("%d resource(s) left by earlier qwenlab runs (%s) may hold the GPU and skew this benchmark: remove them with `qwenlab cleanup`", len(res), strings.Join(ids, ", "))
+	}
+}
+
+func (r *run) inventoryGPUs(req docker.GPURequest) {
+	if r.deps.GPU == nil {
+		r.gpuReason = r.deps.GPUReason
+		if r.gpuReason == "" {
+			r.gpuReason = "no GPU monitor"
+		}
+		return
+	}
+	devs, err := r.deps.GPU.Inventory()
+	if err != nil {
+		r.gpuReason = "GPU inventory: " + err.Error()
+		return
+	}
+	r.gpus = devs
+	switch req.Kind {
+	case "none":
+		r.gpuReason = "no GPU requested for the container (--gpus none)"
+		return
+	case "count":
+		for i := 0; i < req.Count && i < len(devs); i++ {
+			r.gpuIdx = append(r.gpuIdx, devs[i].Index)
+		}
+	case "devices", "cdi":
+		for _, id := range req.DeviceIDs {
+			for _, d := range devs {
+				if strconv.Itoa(d.Index) == id || d.UUID == id || strings.HasSuffix(id, "="+strconv.Itoa(d.Index)) || strings.HasSuffix(id, "="+d.UUID) {
+					r.gpuIdx = append(r.gpuIdx, d.Index)
+				}
+			}
+		}
+		if len(r.gpuIdx) == 0 { // cdi "all" and unknown forms: watch every device
+			for _, d := range devs {
+				r.gpuIdx = append(r.gpuIdx, d.Index)
+			}
+		}
+	default:
+		for _, d := range devs {
+			r.gpuIdx = append(r.gpuIdx, d.Index)
+		}
+	}
+	r.gpuOn = len(r.gpuIdx) > 0
+}
+
+// resolveImage finds the image (building the simulator's, or pulling per --pull).
+func (r *run) resolveImage(ctx context.Context) (string, error) {
+	e := r.deps.Engine
+	if r.cfg.Image == "" {
+		r.progressf("no --image: using the built-in ComfyUI simulator (profile %s)", r.cfg.SimProfile)
+		ref, err := r.deps.SimImage(ctx)
+		if err != nil {
+			return "", fmt.Errorf("build simulator image: %w", err)
+		}
+		img, err := e.ImageInspect(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Size: img.Size, Simulator: true}
+		return ref, nil
+	}
+	ref := r.cfg.Image
+	img, err := e.ImageInspect(ctx, ref)
+	missing := errors.Is(err, docker.ErrImageNotFound)
+	if err != nil && !missing {
+		return "", err
+	}
+	pulled := false
+	switch {
+	case r.cfg.Pull == "always" || (missing && r.cfg.Pull == "missing"):
+		if err := r.pull(ctx, ref); err != nil {
+			return "", err
+		}
+		pulled = true
+		if img, err = e.ImageInspect(ctx, ref); err != nil {
+			return "", err
+		}
+	case missing:
+		return "", fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", ref)
+	}
+	digest := ""
+	if len(img.RepoDigests) > 0 {
+		digest = img.RepoDigests[0]
+		if i := strings.LastIndexByte(digest, '@'); i >= 0 {
+			digest = digest[i+1:]
+		}
+	}
+	r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Digest: digest, Size: img.Size, Pulled: pulled}
+	return ref, nil
+}
+
+func (r *run) pull(ctx context.Context, ref string) error {
+	r.progressf("pulling %s …", ref)
+	start := time.Now()
+	last := time.Time{}
+	err := r.deps.Engine.Pull(ctx, ref, func(p docker.PullProgress) {
+		if time.Since(last) < 2*time.Second {
+			return
+		}
+		last = time.Now()
+		r.progressf("  pull: %d/%d layers, %s of %s", p.LayersDone, p.Layers, humanBytes(p.Current), humanBytes(p.Total))
+	})
+	r.pullSpan = &span{Name: "pull", Start: start, End: time.Now(), Source: "engine"}
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	r.progressf("pulled %s in %.1fs", ref, time.Since(start).Seconds())
+	return nil
+}
+
+// prepareModels checks --models, or makes placeholder model files for the simulator.
+func (r *run) prepareModels() ([]docker.Mount, func(), error) {
+	nothing := func() {}
+	target := r.cfg.ModelsTarget
+	if r.image != nil && r.image.Simulator {
+		target = "/models"
+	}
+	dir := r.cfg.ModelsDir
+	if dir == "" {
+		if r.image == nil || !r.image.Simulator {
+			r.warnf("no --models: the image must bring its own model files")
+			return nil, nothing, nil
+		}
+		tmp, err := os.MkdirTemp("", "qwenlab-models-")
+		if err != nil {
+			return nil, nothing, fmt.Errorf("make placeholder models dir: %w", err)
+		}
+		cleanup := func() { os.RemoveAll(tmp) }
+		for _, m := range r.plan.models {
+			p := filepath.Join(tmp, filepath.FromSlash(m))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				cleanup()
+				return nil, nothing, fmt.Errorf("make placeholder model %s: %w", m, err)
+			}
+			if err := os.WriteFile(p, []byte("qwenlab simulator placeholder\n"), 0o644); err != nil {
+				cleanup()
+				return nil, nothing, fmt.Errorf("make placeholder model %s: %w", m, err)
+			}
+		}
+		os.Chmod(tmp, 0o755)
+		return []docker.Mount{{Source: tmp, Target: target, ReadOnly: true}}, cleanup, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil || !st.IsDir() {
+		return nil, nothing, fmt.Errorf("--models %s: no such directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
+	}
+	var missing []string
+	for _, m := range r.plan.models {
+		fi, err := os.Stat(filepath.Join(abs, filepath.FromSlash(m)))
+		if err != nil {
+			missing = append(missing, m)
+			continue
+		}
+		r.modelBytes += uint64(fi.Size())
+	}
+	if len(missing) > 0 {
+		return nil, nothing, fmt.Errorf("--models %s lacks the files scenario %s needs:\n  %s\nput them there (ComfyUI's models folder layout) or pick another --scenario", dir, r.cfg.Scenario.Name, strings.Join(missing, "\n  "))
+	}
+	return []docker.Mount{{Source: abs, Target: target, ReadOnly: true}}, nothing, nil
+}
+
+// spec is the container qwenlab starts.
+func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) docker.Spec {
+	cmd := []string(nil)
+	if r.image != nil && r.image.Simulator {
+		cmd = append([]string{"--listen", "0.0.0.0", "--port", strconv.Itoa(r.cfg.ContainerPort), "--models", "/models", "--profile", r.cfg.SimProfile}, r.cfg.ComfyArgs...)
+	} else if len(r.cfg.ComfyArgs) > 0 {
+		cmd = r.cfg.ComfyArgs
+	}
+	hostIP := "127.0.0.1"
+	if r.cfg.PublishAll {
+		hostIP = "0.0.0.0"
+	}
+	return docker.Spec{
+		Name:          "qwenlab-" + r.cfg.RunID,
+		Image:         ref,
+		Cmd:           cmd,
+		Env:           r.cfg.Env,
+		Labels:        map[string]string{docker.LabelRun: r.cfg.RunID},
+		ContainerPort: r.cfg.ContainerPort,
+		HostIP:        hostIP,
+		HostPort:      r.cfg.Port,
+		Mounts:        mounts,
+		GPUs:          gpus,
+		Init:          r.cfg.Init,
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,276 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// warmPhase sends the warmups and the measured runs, each with its own seed so ComfyUI's
+// execution cache never serves a result.
+func (r *run) warmPhase(ctx context.Context, c Comfy, runCtx context.Context) error {
+	if runCtx == nil {
+		runCtx = ctx
+	}
+	for i := 0; i < r.cfg.Warmup; i++ {
+		pr := r.runPrompt(runCtx, c, "warmup", i)
+		r.warmups = append(r.warmups, pr)
+		r.progressf("warmup %d/%d: %s", i+1, r.cfg.Warmup, describe(pr))
+		if pr.Err != nil && r.stopsRun(pr) {
+			return inPhase("warmup", causeOr(runCtx, pr.Err))
+		}
+	}
+	failed := 0
+	for i := 0; i < r.cfg.Runs; i++ {
+		pr := r.runPrompt(runCtx, c, "warm", i)
+		r.warm = append(r.warm, pr)
+		r.progressf("run %d/%d: %s", i+1, r.cfg.Runs, describe(pr))
+		if pr.Err != nil {
+			failed++
+			if r.stopsRun(pr) || runCtx.Err() != nil {
+				return inPhase("warm runs", causeOr(runCtx, pr.Err))
+			}
+		}
+	}
+	if failed > 0 {
+		return inPhase("warm runs", fmt.Errorf("%d of %d runs failed (--on-error continue)", failed, r.cfg.Runs))
+	}
+	return nil
+}
+
+func describe(pr *promptRun) string {
+	res := pr.Res
+	if pr.Err != nil {
+		return "failed: " + oneLine(pr.Err.Error())
+	}
+	s := fmt.Sprintf("e2e %s", fmtDur(res.E2E()))
+	if srv, ok := res.Server(); ok {
+		s += fmt.Sprintf(", server %s", fmtDur(srv))
+	}
+	if pr.Flagged {
+		s += fmt.Sprintf(", delivery lag %s (flagged)", fmtDur(pr.Lag))
+	}
+	if res.Recovered {
+		s += " (recovered from /history after the WebSocket dropped)"
+	}
+	if pr.Invalid != "" {
+		s += " — invalid: " + pr.Invalid
+	}
+	return s
+}
+
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
+// teardownContainer stops and removes one container on a context of its own: it runs after
+// Ctrl-C and after failures too.
+func (r *run) teardownContainer(ctx context.Context, id string) error {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
+	defer cancel()
+	t := time.Now()
+	serr := r.deps.Engine.Stop(tctx, id, r.cfg.StopTimeout)
+	stop := time.Since(t).Seconds()
+	t = time.Now()
+	rerr := r.deps.Engine.Remove(tctx, id)
+	remove := time.Since(t).Seconds()
+	r.teardown.StopS, r.teardown.RemoveS = &stop, &remove
+	for i, c := range r.containers {
+		if c == id {
+			r.containers = append(r.containers[:i], r.containers[i+1:]...)
+			break
+		}
+	}
+	if serr != nil || rerr != nil {
+		return fmt.Errorf("teardown %s: %w", short(id), errors.Join(serr, rerr))
+	}
+	return nil
+}
+
+// finalTeardown removes every container this run made and checks that nothing labelled with
+// the run id is left.
+func (r *run) finalTeardown(ctx context.Context) error {
+	if r.cfg.Keep {
+		for _, id := range r.containers {
+			r.warnf("kept container %s (--keep); remove it with `qwenlab cleanup --run %s`", short(id), r.cfg.RunID)
+		}
+		return nil
+	}
+	var errs []error
+	for _, id := range append([]string(nil), r.containers...) {
+		if err := r.teardownContainer(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
+	defer cancel()
+	left, err := r.deps.Engine.ListLabelled(tctx, r.cfg.RunID)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list leftovers: %w", err))
+		r.teardown.Leftovers = append(r.teardown.Leftovers, "unknown: "+err.Error())
+	}
+	for _, x := range left {
+		r.teardown.Leftovers = append(r.teardown.Leftovers, x.Kind+" "+short(x.ID))
+	}
+	r.teardown.Removed = err == nil && len(left) == 0
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("teardown left %d resource(s) labelled %s=%s: run `qwenlab cleanup --run %s`", len(left), docker.LabelRun, r.cfg.RunID, r.cfg.RunID))
+	}
+	return errors.Join(errs...)
+}
+
+// startGPUSampler samples the container's GPUs every --gpu-interval until the run ends.
+func (r *run) startGPUSampler(ctx context.Context) func() {
+	if !r.gpuOn || r.cfg.GPUInterval <= 0 {
+		return func() {}
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(r.cfg.GPUInterval)
+		defer tick.Stop()
+		const maxSamples = 200_000 // bounded memory: ~5.5 h at 10 Hz for one GPU
+		for {
+			if s, err := r.deps.GPU.Sample(r.gpuIdx); err == nil {
+				r.mu.Lock()
+				if len(r.gpuSamples) < maxSamples {
+					r.gpuSamples = append(r.gpuSamples, s...)
+				}
+				r.mu.Unlock()
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// statsAgg aggregates the engine's stats stream for the container.
+type statsAgg struct {
+	n              int
+	cpuSum, cpuMax float64
+	memPeak, limit int64
+}
+
+func (r *run) addStats(s docker.Stats) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := &r.stats
+	a.n++
+	a.cpuSum += s.CPUPercent
+	a.cpuMax = max(a.cpuMax, s.CPUPercent)
+	a.memPeak = max(a.memPeak, s.MemUsed)
+	a.limit = s.MemLimit
+}
+
+// logSaver returns the function that writes every log line to --save-logs (redacted).
+func (r *run) logSaver() func(docker.LogLine) {
+	if r.cfg.SaveLogs == "" {
+		return nil
+	}
+	f, err := os.OpenFile(r.cfg.SaveLogs, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		r.warnf("--save-logs %s: %v", r.cfg.SaveLogs, err)
+		return nil
+	}
+	w := bufio.NewWriter(f)
+	secrets := report.SecretValues(r.cfg.Env)
+	var mu sync.Mutex
+	r.closers = append(r.closers, func() { mu.Lock(); w.Flush(); f.Close(); mu.Unlock() })
+	return func(l docker.LogLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, report.RedactString(l.Text, secrets))
+	}
+}
+
+// checkSlow turns stalls in the logs and phases over budget into slow_steps; with
+// --fail-on-slow any of them makes the run fail (exit 3) once the report is written.
+func (r *run) checkSlow() error {
+	for _, cr := range r.colds {
+		if cr.Tracker == nil {
+			continue
+		}
+		for _, g := range cr.Tracker.Gaps(r.cfg.SlowGap) {
+			s := cr.logs.onClock(g.Start)
+			r.slow = append(r.slow, report.SlowStep{Phase: cr.phaseAt(s), Kind: "gap", DurationS: g.End.Sub(g.Start).Seconds(), Before: g.Before, After: g.After})
+		}
+	}
+	if len(r.cfg.Budgets) > 0 && len(r.colds) > 0 {
+		phases := r.budgetPhases()
+		for _, v := range comfylog.CheckBudgets(r.cfg.Budgets, phases) {
+			r.slow = append(r.slow, report.SlowStep{Phase: v.Budget.Phase, Kind: "budget", DurationS: v.Took.Seconds(), BudgetS: v.Budget.Limit.Seconds()})
+		}
+	}
+	sort.SliceStable(r.slow, func(i, j int) bool { return r.slow[i].Kind < r.slow[j].Kind })
+	if r.cfg.FailOnSlow && len(r.slow) > 0 {
+		return ErrSlow
+	}
+	return nil
+}
+
+// budgetPhases are the durations --budget can name, from the slowest cold start.
+func (r *run) budgetPhases() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	put := func(k string, d time.Duration) {
+		if d > out[k] {
+			out[k] = d
+		}
+	}
+	for _, cr := range r.colds {
+		for _, s := range cr.Spans {
+			d := s.End.Sub(s.Start)
+			switch {
+			case s.Parent == "":
+				put(s.Name, d)
+			case strings.HasPrefix(s.Name, "model_load:"):
+				put("model_load", d)
+			case s.Name == "first_image":
+				put("first_image", d)
+			}
+		}
+		if !cr.Ready.IsZero() {
+			put("ready", cr.Ready.Sub(cr.Start))
+		}
+	}
+	for _, pr := range r.warm {
+		if pr.Err == nil {
+			put("warm_e2e", pr.Res.E2E())
+		}
+	}
+	return out
+}
+
+// phaseAt names the top-level phase that contains t.
+func (cr *coldRun) phaseAt(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	for _, s := range cr.Spans {
+		if s.Parent == "" && !t.Before(s.Start) && t.Before(s.End) {
+			return s.Name
+		}
+	}
+	return "warm runs"
+}
+
+var _ = gpu.Summarize

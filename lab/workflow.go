@@ -1,0 +1,130 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/scenarios"
+)
+
+// plan is the workflow a run sends, with where its seed goes.
+type plan struct {
+	wf     comfy.Workflow
+	seed   scenarios.Target // Node == "": no seed input found
+	params map[string]any   // the scenario's named parameters, as sent
+	sha    string
+	models []string
+}
+
+// newPlan parses the scenario's (or --workflow's) graph and applies --set overrides.
+// Every problem is a *UsageError-free plain error naming the file or flag: nothing has
+// started yet when it fails.
+func newPlan(cfg Config) (*plan, error) {
+	raw := []byte(cfg.Scenario.Workflow)
+	source := "scenario " + cfg.Scenario.Name
+	if cfg.WorkflowPath != "" {
+		b, err := os.ReadFile(cfg.WorkflowPath)
+		if err != nil {
+			return nil, fmt.Errorf("read workflow %s: %w", cfg.WorkflowPath, err)
+		}
+		raw, source = b, "workflow "+cfg.WorkflowPath
+	}
+	wf, err := comfy.ParseWorkflow(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	p := &plan{wf: wf, params: map[string]any{}, models: cfg.Scenario.Models}
+	targets := cfg.Scenario.Params
+	if cfg.WorkflowPath != "" {
+		targets = nil // a user graph: only the seed is found automatically
+		p.models = nil
+	}
+	names := make([]string, 0, len(cfg.Params))
+	for n := range cfg.Params {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t, ok := targets[name]
+		if !ok {
+			known := make([]string, 0, len(targets))
+			for k := range targets {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			if len(known) == 0 {
+				return nil, fmt.Errorf("--set %s: this workflow has no named parameters; edit the workflow file instead", name)
+			}
+			return nil, fmt.Errorf("--set %s: unknown parameter; %s has %s", name, source, strings.Join(known, ", "))
+		}
+		node, ok := wf[t.Node]
+		if !ok {
+			return nil, fmt.Errorf("--set %s: %s has no node %s", name, source, t.Node)
+		}
+		node.Inputs[t.Input] = inputValue(cfg.Params[name])
+	}
+	if t, ok := targets["seed"]; ok {
+		p.seed = t
+	} else {
+		p.seed = findSeed(wf)
+	}
+	for name, t := range targets {
+		if n, ok := wf[t.Node]; ok {
+			if v, ok := n.Inputs[t.Input]; ok {
+				p.params[name] = v
+			}
+		}
+	}
+	p.sha = wf.SHA256()
+	return p, nil
+}
+
+// inputValue turns a --set value into what ComfyUI expects: numbers stay numbers.
+func inputValue(s string) any {
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return json.Number(s)
+	}
+	if s == "true" || s == "false" {
+		return s == "true"
+	}
+	return s
+}
+
+// findSeed looks for the sampler's seed input in a user workflow: the first (by node id) node
+// with a literal "seed" or "noise_seed" input.
+func findSeed(wf comfy.Workflow) scenarios.Target {
+	ids := make([]string, 0, len(wf))
+	for id := range wf {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for _, in := range []string{"seed", "noise_seed"} {
+			v, ok := wf[id].Inputs[in]
+			if !ok {
+				continue
+			}
+			if _, _, link := comfy.IsLink(v); !link {
+				return scenarios.Target{Node: id, Input: in}
+			}
+		}
+	}
+	return scenarios.Target{}
+}
+
+// withSeed returns a copy of the workflow with the seed set.
+func (p *plan) withSeed(seed uint64) comfy.Workflow {
+	w := p.wf.Clone()
+	if p.seed.Node != "" {
+		w[p.seed.Node].Inputs[p.seed.Input] = json.Number(strconv.FormatUint(seed, 10))
+	}
+	return w
+}
+
+// check validates the graph against the live server's /object_info.
+func (p *plan) check(info comfy.ObjectInfo) error { return comfy.Preflight(p.wf, info) }

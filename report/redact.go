@@ -1,0 +1,72 @@
+package report
+
+import (
+	"slices"
+	"strings"
+)
+
+// Redacted replaces a secret value.
+const Redacted = "<redacted>"
+
+// IsSecretName reports whether an environment variable's value must not appear in reports
+// or logs: its name contains TOKEN, KEY, SECRET or PASSWORD, in any case.
+func IsSecretName(name string) bool {
+	u := strings.ToUpper(name)
+	for _, w := range []string{"TOKEN", "KEY", "SECRET", "PASSWORD"} {
+		if strings.Contains(u, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact returns a copy of env ("NAME=value" entries, as Docker takes them) in which the
+// value of every secret variable ([IsSecretName]) is replaced by "<redacted>". Entries without
+// "=" carry no value and are kept as they are. env is not modified.
+func Redact(env []string) []string {
+	if env == nil {
+		return nil
+	}
+	out := make([]string, len(env))
+	for i, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		if ok && IsSecretName(name) {
+			kv = name + "=" + Redacted
+		}
+		out[i] = kv
+	}
+	return out
+}
+
+// SecretValues returns the non-empty values of the secret variables in env, for
+// [RedactString].
+func SecretValues(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, v, ok := strings.Cut(kv, "=")
+		if ok && v != "" && IsSecretName(name) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// RedactString replaces every occurrence of each non-empty secret in s by "<redacted>".
+// Longer secrets are replaced first, so a secret that contains another is hidden whole.
+func RedactString(s string, secrets []string) string {
+	ss := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		if v != "" {
+			ss = append(ss, v)
+		}
+	}
+	if len(ss) == 0 {
+		return s
+	}
+	slices.SortStableFunc(ss, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(ss))
+	for _, v := range ss {
+		pairs = append(pairs, v, Redacted)
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}

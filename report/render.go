@@ -1,0 +1,472 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// RenderSummary writes a short human summary of r for stdout: the target, the cold start per
+// phase with its timeline, warm statistics (median, p90, p95, stddev, confidence interval and
+// n) for end-to-end and server time, steps per second, the GPU, slow steps, warnings and the
+// error. Columns are aligned and durations humanised; the output depends only on r.
+func RenderSummary(w io.Writer, r *Report) error {
+	var b bytes.Buffer
+	if r == nil {
+		b.WriteString("no report\n")
+	} else {
+		s := summary{b: &b, r: r}
+		s.header()
+		s.cold()
+		s.warm()
+		s.gpu()
+		s.slow()
+		s.warnings()
+		s.errorLine()
+	}
+	// Empty trailing cells leave padding behind; drop it.
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	if _, err := io.WriteString(w, strings.Join(lines, "\n")); err != nil {
+		return fmt.Errorf("render summary: %w", err)
+	}
+	return nil
+}
+
+type summary struct {
+	b *bytes.Buffer
+	r *Report
+}
+
+func (s summary) printf(format string, a ...any) { fmt.Fprintf(s.b, format, a...) }
+
+// table returns a tabwriter whose Flush writes into the summary.
+func (s summary) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(s.b, 0, 0, 2, ' ', 0)
+}
+
+func (s summary) header() {
+	r := s.r
+	tw := s.table()
+	name := r.Tool.Name
+	if name == "" {
+		name = "qwenlab"
+	}
+	head := oneLine(name+" "+r.Tool.Version, 60)
+	if r.RunID != "" {
+		head += "  run " + short(r.RunID, 12)
+	}
+	if v := r.SchemaVersion; v != SchemaVersion {
+		head += fmt.Sprintf("  (schema %d)", v)
+	}
+	s.printf("%s\n", strings.TrimSpace(head))
+
+	sc := oneLine(r.Scenario.Name, 60)
+	if sc == "" {
+		sc = "—"
+	}
+	if r.Scenario.WorkflowSHA256 != "" {
+		sc += "  workflow " + short(r.Scenario.WorkflowSHA256, 12)
+	}
+	if p := params(r.Scenario.Params); p != "" {
+		sc += "  " + p
+	}
+	fmt.Fprintf(tw, "scenario\t%s\n", sc)
+	fmt.Fprintf(tw, "target\t%s\n", target(r.Target))
+	if h := host(r.Host); h != "" {
+		fmt.Fprintf(tw, "host\t%s\n", h)
+	}
+	for _, g := range r.Host.GPUs {
+		fmt.Fprintf(tw, "gpu %d\t%s\n", g.Index, gpuDevice(g))
+	}
+	if !r.StartedAt.IsZero() {
+		t := r.StartedAt.UTC().Format(time.RFC3339)
+		if !r.FinishedAt.IsZero() && !r.FinishedAt.Before(r.StartedAt) {
+			t += fmt.Sprintf(" → %s (%s)", r.FinishedAt.UTC().Format(time.TimeOnly), HumanSeconds(r.FinishedAt.Sub(r.StartedAt).Seconds()))
+		}
+		fmt.Fprintf(tw, "time\t%s\n", t)
+	}
+	tw.Flush()
+}
+
+func params(p map[string]any) string {
+	if len(p) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		switch v := p[k].(type) {
+		case string, float64, bool, int, int64, uint64:
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		}
+	}
+	return oneLine(strings.Join(parts, " "), 100)
+}
+
+func target(t Target) string {
+	var parts []string
+	switch {
+	case t.Kind != "":
+		parts = append(parts, oneLine(t.Kind, 20))
+	default:
+		parts = append(parts, "—")
+	}
+	if im := t.Image; im != nil {
+		img := oneLine(im.Ref, 80)
+		var notes []string
+		if im.Digest != "" {
+			notes = append(notes, short(im.Digest, 12))
+		} else if im.ID != "" {
+			notes = append(notes, short(im.ID, 12))
+		}
+		if im.Size > 0 {
+			notes = append(notes, HumanBytes(uint64(im.Size)))
+		}
+		if im.Pulled {
+			notes = append(notes, "pulled")
+		}
+		if im.Simulator {
+			notes = append(notes, "built-in simulator")
+		}
+		if len(notes) > 0 {
+			img += " (" + strings.Join(notes, ", ") + ")"
+		}
+		parts = append(parts, img)
+	}
+	if t.URL != "" {
+		parts = append(parts, oneLine(t.URL, 80))
+	}
+	if t.ComfyUIVersion != "" {
+		parts = append(parts, "ComfyUI "+oneLine(t.ComfyUIVersion, 30))
+	}
+	return strings.Join(parts, "  ")
+}
+
+func host(h Host) string {
+	var parts []string
+	if h.OS != "" || h.Arch != "" {
+		parts = append(parts, oneLine(h.OS+"/"+h.Arch, 40))
+	}
+	if h.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPUs", h.CPUs))
+	}
+	if h.MemTotal > 0 {
+		parts = append(parts, HumanBytes(uint64(h.MemTotal))+" RAM")
+	}
+	if d := h.Docker; d != nil {
+		parts = append(parts, oneLine(fmt.Sprintf("Docker %s (API %s)", d.ServerVersion, d.APIVersion), 60))
+	}
+	return strings.Join(parts, "  ")
+}
+
+func gpuDevice(g GPUDevice) string {
+	out := oneLine(g.Name, 60)
+	var notes []string
+	if g.VRAMTotalBytes > 0 {
+		notes = append(notes, HumanBytes(g.VRAMTotalBytes))
+	}
+	if g.Driver != "" {
+		notes = append(notes, "driver "+oneLine(g.Driver, 20))
+	}
+	if g.CUDA != "" {
+		notes = append(notes, "CUDA "+oneLine(g.CUDA, 20))
+	}
+	if g.PowerLimitW > 0 {
+		notes = append(notes, fmt.Sprintf("%.0f W limit", g.PowerLimitW))
+	}
+	if len(notes) > 0 {
+		out += " (" + strings.Join(notes, ", ") + ")"
+	}
+	return out
+}
+
+func (s summary) cold() {
+	c := s.r.ColdStart
+	if c == nil {
+		if reason := s.r.Missing["cold_start"]; reason != "" {
+			s.printf("\nCold start: none (%s)\n", oneLine(reason, 100))
+		}
+		return
+	}
+	s.printf("\nCold start  total %s\n", HumanSeconds(c.TotalS))
+	tw := s.table()
+	fmt.Fprintf(tw, "  phase\tduration\t\n")
+	for _, p := range c.Phases.List() {
+		note := ""
+		if p.Seconds == nil {
+			reason := s.r.Missing["cold_start.phases."+p.Name]
+			if reason == "" {
+				continue // never reached, or not measured in this kind of run
+			}
+			note = oneLine(reason, 80)
+		} else if !p.Additive {
+			note = "(within first prompt)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Label, humanPtr(p.Seconds), note)
+	}
+	tw.Flush()
+
+	if len(c.Timeline) > 0 {
+		s.timeline(c)
+	}
+	if len(c.Runs) > 1 {
+		s.coldRuns(c)
+	}
+}
+
+// timelineWidth is the width of a timeline bar, in characters.
+const timelineWidth = 30
+
+func (s summary) timeline(c *ColdStart) {
+	end := c.TotalS
+	for _, e := range c.Timeline {
+		end = math.Max(end, e.EndS)
+	}
+	s.printf("  timeline\n")
+	tw := s.table()
+	for _, e := range c.Timeline {
+		name := oneLine(e.Name, 40)
+		if e.Parent != "" {
+			name = "  " + name // lies inside its parent
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(e.Source, 10),
+			HumanSeconds(e.StartS), HumanSeconds(e.EndS), bar(e.StartS, e.EndS, end))
+	}
+	tw.Flush()
+}
+
+// bar draws [start, end] on a line that spans [0, total].
+func bar(start, end, total float64) string {
+	if !(total > 0) || math.IsInf(total, 0) || math.IsNaN(start) || math.IsNaN(end) {
+		return ""
+	}
+	pos := func(x float64) int {
+		p := int(math.Round(x / total * timelineWidth))
+		return min(max(p, 0), timelineWidth)
+	}
+	a, z := pos(start), pos(end)
+	if z <= a {
+		if a == timelineWidth {
+			a--
+		}
+		z = a + 1
+	}
+	return "|" + strings.Repeat(" ", a) + strings.Repeat("=", z-a) + strings.Repeat(" ", timelineWidth-z) + "|"
+}
+
+func (s summary) coldRuns(c *ColdStart) {
+	failed := 0
+	for _, r := range c.Runs {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	s.printf("  %d cold starts", len(c.Runs))
+	if failed > 0 {
+		s.printf(", %d failed", failed)
+	}
+	s.printf("\n")
+	tw := s.table()
+	fmt.Fprintf(tw, "    phase\tmedian\tmin\tmax\tn\n")
+	names := []struct{ key, label string }{}
+	for _, p := range (Phases{}).List() {
+		names = append(names, struct{ key, label string }{p.Name, p.Label})
+	}
+	names = append(names, struct{ key, label string }{"total_s", "total"})
+	for _, n := range names {
+		st, ok := c.Summary[n.key]
+		if !ok || st.N == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%d\n", n.label, HumanSeconds(st.MedianS), HumanSeconds(st.MinS), HumanSeconds(st.MaxS), st.N)
+	}
+	tw.Flush()
+}
+
+func (s summary) warm() {
+	w := s.r.Warm
+	if w == nil {
+		if reason := s.r.Missing["warm"]; reason != "" {
+			s.printf("\nWarm runs: none (%s)\n", oneLine(reason, 100))
+		}
+		return
+	}
+	valid := len(w.Runs) - w.Invalid
+	s.printf("\nWarm runs  %d valid", valid)
+	if w.Invalid > 0 {
+		s.printf(", %d invalid", w.Invalid)
+	}
+	if len(w.Warmups) > 0 {
+		s.printf(" (after %d warmup)", len(w.Warmups))
+	}
+	s.printf("\n")
+
+	tw := s.table()
+	fmt.Fprintf(tw, "  metric\tmedian\tp90\tp95\tstddev\t95%% CI of median\tn\n")
+	var ciWarnings []string
+	row := func(label string, st Stat, f func(float64) string) {
+		if st.N == 0 {
+			fmt.Fprintf(tw, "  %s\t—\t\t\t\t\t0\n", label)
+			return
+		}
+		ci := "—"
+		if st.CI95LowS != nil && st.CI95HighS != nil {
+			ci = f(*st.CI95LowS) + " … " + f(*st.CI95HighS)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, f(st.MedianS), f(st.P90S), f(st.P95S), f(st.StddevS), ci, st.N)
+		for _, wn := range st.Warnings {
+			if !slices.Contains(ciWarnings, wn) {
+				ciWarnings = append(ciWarnings, wn)
+			}
+		}
+	}
+	e2e, ok := w.Summaries[MetricE2E]
+	if !ok {
+		e2e = w.Summary
+	}
+	row("e2e", e2e, HumanSeconds)
+	for _, m := range []struct{ key, label string }{{MetricServer, "server"}, {MetricLag, "lag"}, {MetricQueue, "queue"}} {
+		if st, ok := w.Summaries[m.key]; ok {
+			row(m.label, st, HumanSeconds)
+		}
+	}
+	if w.StepsPerSecond != nil {
+		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f it/s", v) })
+	}
+	tw.Flush()
+	for _, wn := range ciWarnings {
+		s.printf("  note: %s\n", oneLine(wn, 120))
+	}
+	for _, r := range w.Runs {
+		switch {
+		case !r.Valid:
+			why := r.Invalid
+			if why == "" {
+				why = r.Error
+			}
+			if why == "" {
+				why = "no reason given"
+			}
+			s.printf("  run %d invalid: %s\n", r.Index, oneLine(why, 120))
+		case r.LagFlagged:
+			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
+		}
+		if r.Recovered {
+			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index)
+		}
+	}
+}
+
+func (s summary) gpu() {
+	g := s.r.GPU
+	s.printf("\n")
+	if !g.Available {
+		reason := oneLine(g.Reason, 120)
+		if reason == "" {
+			reason = "no reason given"
+		}
+		s.printf("GPU: unavailable: %s\n", reason)
+	} else {
+		var parts []string
+		if g.VRAMPeakBytes != nil {
+			p := "VRAM peak " + HumanBytes(*g.VRAMPeakBytes)
+			if g.PeakSource != "" {
+				p += " (" + oneLine(g.PeakSource, 20) + ")"
+			}
+			parts = append(parts, p)
+		} else {
+			parts = append(parts, "VRAM peak —")
+		}
+		if g.UtilMeanPct != nil {
+			parts = append(parts, fmt.Sprintf("util mean %.0f %%", *g.UtilMeanPct))
+		}
+		if g.PowerMeanW != nil {
+			parts = append(parts, fmt.Sprintf("power mean %.0f W", *g.PowerMeanW))
+		}
+		parts = append(parts, fmt.Sprintf("%d samples", g.Samples))
+		s.printf("GPU: %s\n", strings.Join(parts, "  "))
+		if g.Reason != "" {
+			s.printf("  note: %s\n", oneLine(g.Reason, 120))
+		}
+	}
+	if c := s.r.Container; c != nil {
+		limit := "no limit"
+		if c.MemLimitBytes > 0 {
+			limit = "limit " + HumanBytes(uint64(c.MemLimitBytes))
+		}
+		peak := "—"
+		if c.MemPeakBytes > 0 {
+			peak = HumanBytes(uint64(c.MemPeakBytes))
+		}
+		s.printf("Container: CPU mean %.0f %%, max %.0f %%  memory peak %s (%s)\n", c.CPUPercentMean, c.CPUPercentMax, peak, limit)
+	}
+	t := s.r.Teardown
+	switch {
+	case t.Removed:
+		s.printf("Teardown: removed (stop %s, remove %s)\n", humanPtr(t.StopS), humanPtr(t.RemoveS))
+	case len(t.Leftovers) > 0:
+		s.printf("Teardown: NOT removed, left behind: %s (run qwenlab cleanup)\n", oneLine(strings.Join(t.Leftovers, ", "), 200))
+	case s.r.Target.Kind == TargetDocker:
+		s.printf("Teardown: not removed\n")
+	}
+}
+
+func (s summary) slow() {
+	steps := s.r.Logs.SlowSteps
+	if len(steps) == 0 {
+		return
+	}
+	s.printf("\nSlow steps\n")
+	tw := s.table()
+	fmt.Fprintf(tw, "  phase\tkind\ttook\tbudget\tlog\n")
+	for _, st := range steps {
+		var ctx string
+		before, after := fmt.Sprintf("%q", oneLine(st.Before, 60)), fmt.Sprintf("%q", oneLine(st.After, 60))
+		switch {
+		case st.Before != "" && st.After != "":
+			ctx = "between " + before + " and " + after
+		case st.Before != "":
+			ctx = "after " + before
+		case st.After != "":
+			ctx = "until " + after
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(st.Kind, 10),
+			HumanSeconds(st.DurationS), HumanSeconds(st.BudgetS), ctx)
+	}
+	tw.Flush()
+}
+
+func (s summary) warnings() {
+	if len(s.r.Warnings) == 0 {
+		return
+	}
+	s.printf("\nWarnings\n")
+	for _, w := range s.r.Warnings {
+		s.printf("  - %s\n", oneLine(w, 200))
+	}
+}
+
+func (s summary) errorLine() {
+	e := s.r.Error
+	if e == nil {
+		return
+	}
+	phase := oneLine(e.Phase, 30)
+	if phase == "" {
+		phase = "unknown phase"
+	}
+	s.printf("\nError (%s): %s\n", phase, oneLine(e.Message, 300))
+	s.printf("The report is partial: measurements after the failure are missing.\n")
+}

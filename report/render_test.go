@@ -1,0 +1,167 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestRenderSummaryGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    *Report
+	}{
+		{"summary_full.golden", fullReport()},
+		{"summary_failed.golden", failedReport()},
+		{"summary_url.golden", urlReport()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := RenderSummary(&b, tc.r); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}
+
+// The goldens are checked by eye once; these pin the facts a reader relies on, so a careless
+// -update cannot drop them.
+func TestRenderSummaryContent(t *testing.T) {
+	render := func(r *Report) string {
+		var b bytes.Buffer
+		if err := RenderSummary(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	full := render(fullReport())
+	for _, want := range []string{
+		"Cold start  total 1m23s",
+		"pull          41.2 s",
+		"model load    22.4 s    (within first prompt)",
+		"run 7 invalid: sampler node 3 (KSampler) was served from the cache",
+		"run 2: delivery lag 713 ms (e2e 3.12 s, server 2.40 s)",
+		"GPU: VRAM peak 57.0 GiB (sampled)  util mean 88 %  power mean 512 W  1125 samples",
+		"Teardown: removed (stop 310 ms, remove 42.0 ms)",
+		"steps/s",
+		`between "Requested to load QwenImage" and "loaded completely 78843.6 38963.4 True"`,
+	} {
+		if !strings.Contains(full, want) {
+			t.Errorf("full summary lacks %q:\n%s", want, full)
+		}
+	}
+	if strings.Contains(full, "Error") {
+		t.Errorf("successful run shows an error:\n%s", full)
+	}
+
+	failed := render(failedReport())
+	for _, want := range []string{
+		"Error (ready): wait for ready: container exited with code 1 (see logs.tail)",
+		"GPU: unavailable: NVML not found",
+		"pull       —         image present",
+		"Warm runs: none (run failed before warm runs)",
+		"Teardown: NOT removed, left behind: c0ffee123456",
+	} {
+		if !strings.Contains(failed, want) {
+			t.Errorf("failed summary lacks %q:\n%s", want, failed)
+		}
+	}
+
+	url := render(urlReport())
+	for _, want := range []string{
+		"target    url  http://127.0.0.1:8188  ComfyUI 0.21.0",
+		"Cold start: none (url target: the server was already running)",
+		"note: need >= 6 samples for confidence interval at level 0.95",
+	} {
+		if !strings.Contains(url, want) {
+			t.Errorf("url summary lacks %q:\n%s", want, url)
+		}
+	}
+	if strings.Contains(url, "Teardown") {
+		t.Errorf("url target shows a teardown line:\n%s", url)
+	}
+}
+
+func TestRenderSummaryNilAndEmpty(t *testing.T) {
+	var b bytes.Buffer
+	if err := RenderSummary(&b, nil); err != nil || b.String() != "no report\n" {
+		t.Errorf("nil report: %q, %v", b.String(), err)
+	}
+	b.Reset()
+	if err := RenderSummary(&b, &Report{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "GPU: unavailable: no reason given") {
+		t.Errorf("empty report: %q", b.String())
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestRenderSummaryWriteError(t *testing.T) {
+	err := RenderSummary(failWriter{}, fullReport())
+	if err == nil || !strings.Contains(err.Error(), "render summary: disk full") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestHumanSeconds(t *testing.T) {
+	test := func(s float64, want string) {
+		t.Helper()
+		if got := HumanSeconds(s); got != want {
+			t.Errorf("HumanSeconds(%v) = %q, want %q", s, got, want)
+		}
+	}
+	test(0, "0 s")
+	test(0.000_85, "850 µs")
+	test(0.001, "1.00 ms")
+	test(0.012_34, "12.3 ms")
+	test(0.123_4, "123 ms")
+	test(0.999_6, "1.00 s")
+	test(1.234, "1.23 s")
+	test(48.21, "48.2 s")
+	test(59.96, "1m00s")
+	test(123.4, "2m03s")
+	test(3725, "1h02m")
+	test(-0.5, "-500 ms")
+}
+
+func TestHumanBytes(t *testing.T) {
+	test := func(b uint64, want string) {
+		t.Helper()
+		if got := HumanBytes(b); got != want {
+			t.Errorf("HumanBytes(%d) = %q, want %q", b, got, want)
+		}
+	}
+	test(0, "0 B")
+	test(1023, "1023 B")
+	test(1536, "1.5 KiB")
+	test(85_520_809_984, "79.6 GiB")
+	test(1<<50, "1024.0 TiB")
+}
+
+func TestBar(t *testing.T) {
+	if got := bar(0, 15, 30); got != "|"+strings.Repeat("=", 15)+strings.Repeat(" ", 15)+"|" {
+		t.Errorf("half bar = %q", got)
+	}
+	// A span too short to show still gets one mark, also at the very end.
+	if got := bar(30, 30, 30); got != "|"+strings.Repeat(" ", 29)+"=|" {
+		t.Errorf("end bar = %q", got)
+	}
+	if got := bar(0, 1, 0); got != "" {
+		t.Errorf("zero total = %q", got)
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	if got := oneLine("a\n\tb\x1b[31m  c", 100); got != "a b [31m c" {
+		t.Errorf("got %q", got)
+	}
+	if got := oneLine("abcdef", 3); got != "abc…" {
+		t.Errorf("got %q", got)
+	}
+}
