@@ -7,6 +7,7 @@ import (
 	_ "github.com/NVIDIA/go-nvml/pkg/nvml"
 	_ "github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
 	_ "github.com/containerd/errdefs"
+	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/gorilla/websocket"
 	_ "github.com/moby/moby/api/pkg/stdcopy"
 	_ "github.com/moby/moby/api/types/container"
@@ -15,7 +16,6 @@ import (
 	_ "github.com/spf13/pflag"
 	_ "golang.org/x/perf/benchmath"
 	_ "golang.org/x/term"
-	_ "github.com/google/go-cmp/cmp"
 )
 
 func main() {}

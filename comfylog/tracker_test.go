@@ -203,7 +203,7 @@ func TestTrackerGaps(t *testing.T) {
 		timed{300, "got prompt"}, // idle again
 		timed{301, "Requested to load WanVAE"},
 		timed{306, "loaded completely;  242.03 MB loaded, full load: True"}, // 5 s
-		timed{350, "Prompt executed in 50.00 seconds"},                        // 44 s
+		timed{350, "Prompt executed in 50.00 seconds"},                      // 44 s
 	)
 	at := func(s float64) time.Time { return t0.Add(seconds(s)) }
 	want := []Gap{

@@ -21,13 +21,13 @@ var ErrUsage = errors.New("usage")
 // Config is everything `qwenlab sim` flags set. New uses the timing fields as they are
 // (zero means no simulated work); ApplyProfile fills them from a named profile.
 type Config struct {
-	Listen       string // --listen (default 127.0.0.1)
-	Port         int    // --port (default 8188; 0 picks a free port in Command)
-	ModelsDir    string // --models: DIR/diffusion_models+unet, text_encoders+clip, vae, checkpoints
+	Listen    string // --listen (default 127.0.0.1)
+	Port      int    // --port (default 8188; 0 picks a free port in Command)
+	ModelsDir string // --models: DIR/diffusion_models+unet, text_encoders+clip, vae, checkpoints
 	// DemoModels are model files (folder/name) the loaders list as present without a file
 	// behind them: `qwenlab sim` without --models offers the Qwen-Image reference files so the
 	// embedded scenario runs against it out of the box.
-	DemoModels []string
+	DemoModels   []string
 	OutputDir    string // --output-directory (default: a temp dir the simulator creates)
 	Profile      string // --profile: instant, default or conformance
 	ComfyVersion string // --comfy-version: 0.3.64 or 0.21.0 (default)

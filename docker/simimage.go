@@ -75,14 +75,19 @@ func (c *Client) SimImage(ctx context.Context, exe string, progress io.Writer) (
 	if err != nil {
 		return "", fmt.Errorf("sim image: build %s: %w", ref, err)
 	}
+	// The builder's step-by-step output is kept back and shown only when the build fails.
+	var steps []string
 	err = decodeStream(res.Body, func(m streamMsg) {
 		if m.Stream != "" {
-			io.WriteString(progress, m.Stream)
+			steps = append(steps, strings.TrimRight(m.Stream, "\n"))
+			if len(steps) > 40 {
+				steps = steps[1:]
+			}
 		}
 	})
 	res.Body.Close()
 	if err != nil {
-		return "", fmt.Errorf("sim image: build %s: %w", ref, err)
+		return "", fmt.Errorf("sim image: build %s: %w; builder output:\n%s", ref, err, strings.Join(steps, "\n"))
 	}
 	if _, err := c.cli.ImageInspect(ctx, ref); err != nil {
 		return "", fmt.Errorf("sim image: build %s: image missing afterwards: %w", ref, err)
