@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+
+	"github.com/qwenlab/qwenlab/lab"
 )
 
 // Exit codes.
@@ -51,7 +53,7 @@ func commands() []command {
 		{"bench", "--url URL [flags]", "benchmark a ComfyUI server that is already running (no Docker)", bench},
 		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup},
 		{"sim", "[--listen ADDR] [--port N] [--models DIR] [--profile NAME]", "run the built-in ComfyUI simulator in the foreground", sim},
-		{"gpu", "[--duration DUR] [--interval DUR]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
+		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
 		{"scenarios", "", "list the embedded scenarios", listScenarios},
 		{"version", "", "print qwenlab's version", version},
 	}
@@ -110,7 +112,7 @@ func exitCode(ctx context.Context, stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "qwenlab: %v\n", err)
 	var ue *usageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, lab.ErrUsage):
 		return ExitUsage
 	case errors.Is(context.Cause(ctx), errInterrupted):
 		return ExitInterrupted

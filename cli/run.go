@@ -121,6 +121,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
 	fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
 	fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
+	fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
 	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
 	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
@@ -140,6 +141,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		return usagef("--cold-starts %d: between 1 and 1000", c.ColdStarts)
 	}
 	if err := oneOf("pull", c.Pull, "missing", "always", "never"); err != nil {
+		return err
+	}
+	if err := checkDropCaches(c, os.Geteuid()); err != nil {
 		return err
 	}
 	if c.GPUs == "" {
@@ -270,4 +274,22 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
 	return errors.Join(runErr, werr)
+}
+
+// checkDropCaches validates --drop-caches for a user with effective uid euid.
+//
+// Note: POSIX_FADV_DONTNEED works for anyone who can read the files, but evicting a shared
+// page cache slows every other reader of those files on the host: an administrator's act,
+// so qwenlab keeps it to root.
+func checkDropCaches(c *lab.Config, euid int) error {
+	if !c.DropCaches {
+		return nil
+	}
+	if c.ModelsDir == "" {
+		return usagef("--drop-caches needs --models DIR: it evicts the model files of that folder")
+	}
+	if euid != 0 {
+		return usagef("--drop-caches: only root may evict files from the host's shared page cache (euid %d); run as root or leave it off", euid)
+	}
+	return nil
 }

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -71,9 +74,10 @@ func sim(ctx context.Context, e *env, args []string) error {
 }
 
 func gpuCmd(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "gpu", "[--duration DUR] [--interval DUR]")
+	fs := newFlagSet(e, "gpu", "[--duration DUR] [--interval DUR] [--json]")
 	dur := fs.Duration("duration", 3*time.Second, "how long to sample")
 	interval := fs.Duration("interval", 500*time.Millisecond, "sampling interval")
+	asJSON := fs.Bool("json", false, "write the inventory and samples as one JSON document")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -82,44 +86,207 @@ func gpuCmd(ctx context.Context, e *env, args []string) error {
 	}
 	m, err := gpu.Open()
 	if err != nil {
-		fmt.Fprintf(e.stdout, "GPU: unavailable: %v\n", err)
+		if *asJSON {
+			writeJSON(e.stdout, gpuDoc{Available: false, Reason: gpu.Reason(err)})
+		} else {
+			fmt.Fprintf(e.stdout, "GPU: unavailable: %v\n", err)
+		}
 		return fmt.Errorf("no GPU metrics: %w", err)
 	}
 	defer m.Close()
+	return gpuReport(ctx, e, m, *dur, *interval, *asJSON)
+}
+
+// gpuReader is the part of a [gpu.Monitor] that `qwenlab gpu` uses.
+type gpuReader interface {
+	Inventory() ([]gpu.Device, error)
+	Sample(indexes []int) ([]gpu.Sample, error)
+}
+
+// gpuDoc is what `qwenlab gpu --json` writes.
+type gpuDoc struct {
+	Available bool        `json:"available"`
+	Reason    string      `json:"reason,omitempty"`
+	Devices   []gpuDevDoc `json:"devices,omitempty"`
+	Samples   []gpuSamDoc `json:"samples,omitempty"`
+	// Errors are the distinct sampling errors, each with how many rounds it hit.
+	Errors []gpuErrDoc `json:"errors,omitempty"`
+}
+
+type gpuDevDoc struct {
+	Index          int     `json:"index"`
+	Name           string  `json:"name"`
+	UUID           string  `json:"uuid"`
+	Driver         string  `json:"driver"`
+	CUDA           string  `json:"cuda"`
+	VRAMTotalBytes uint64  `json:"vram_total_bytes"`
+	PowerLimitW    float64 `json:"power_limit_w"`
+	PCIeGen        int     `json:"pcie_gen"`
+	PCIeWidth      int     `json:"pcie_width"`
+	PCIeMaxGen     int     `json:"pcie_max_gen"`
+	PCIeMaxWidth   int     `json:"pcie_max_width"`
+	Accounting     bool    `json:"accounting"`
+}
+
+// gpuSamDoc is one sample; a measurement the device did not supply is null.
+type gpuSamDoc struct {
+	TS            float64           `json:"t_s"`
+	Index         int               `json:"index"`
+	VRAMUsedBytes *uint64           `json:"vram_used_bytes"`
+	UtilGPUPct    *float64          `json:"util_gpu_pct"`
+	UtilMemPct    *float64          `json:"util_mem_pct"`
+	PowerW        *float64          `json:"power_w"`
+	SMClockMHz    *int              `json:"sm_clock_mhz"`
+	TempC         *int              `json:"temp_c"`
+	EnergyMJ      *uint64           `json:"energy_mj,omitempty"`
+	ProcVRAM      map[uint32]uint64 `json:"process_vram_bytes,omitempty"`
+	Missing       string            `json:"missing,omitempty"`
+}
+
+type gpuErrDoc struct {
+	Error  string `json:"error"`
+	Rounds int    `json:"rounds"`
+}
+
+// present returns &v, or nil when f is in missing.
+func present[T any](missing, f gpu.Field, v T) *T {
+	if missing&f != 0 {
+		return nil
+	}
+	return &v
+}
+
+// gpuRowFormat lays out a sample row in fixed columns: rows are printed as they come,
+// so a tabwriter (which aligns only what it holds) would not keep them aligned.
+const gpuRowFormat = "%-7s %-3s %-10s %-5s %-8s %-6s %-9s %-5s %s\n"
+
+// gpuReport prints the inventory, then samples every device each interval for dur (at
+// least once). A round that fails for some devices keeps the samples of the others; the
+// command fails only when no round gave any sample.
+func gpuReport(ctx context.Context, e *env, m gpuReader, dur, interval time.Duration, asJSON bool) error {
 	devs, err := m.Inventory()
 	if err != nil {
 		return fmt.Errorf("gpu inventory: %w", err)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GPU\tNAME\tUUID\tDRIVER\tCUDA\tVRAM\tPOWER LIMIT\tPCIe")
+	doc := gpuDoc{Available: true}
 	for _, d := range devs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f GiB\t%.0f W\tgen%d x%d\n", d.Index, d.Name, d.UUID, d.Driver, d.CUDA, float64(d.VRAMTotal)/(1<<30), d.PowerLimitW, d.PCIeGen, d.PCIeWidth)
+		doc.Devices = append(doc.Devices, gpuDevDoc{Index: d.Index, Name: d.Name, UUID: d.UUID, Driver: d.Driver, CUDA: d.CUDA, VRAMTotalBytes: d.VRAMTotal, PowerLimitW: d.PowerLimitW, PCIeGen: d.PCIeGen, PCIeWidth: d.PCIeWidth, PCIeMaxGen: d.PCIeMaxGen, PCIeMaxWidth: d.PCIeMaxWidth, Accounting: d.Accounting})
 	}
-	tw.Flush()
-	fmt.Fprintln(e.stdout)
-	tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "T\tGPU\tVRAM USED\tUTIL\tMEM UTIL\tPOWER\tSM CLOCK\tTEMP\tPROCESSES")
+	var tw *tabwriter.Writer
+	if !asJSON {
+		tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GPU\tNAME\tUUID\tDRIVER\tCUDA\tVRAM\tPOWER LIMIT\tPCIe\tACCOUNTING")
+		for _, d := range devs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f GiB\t%.0f W\tgen%d x%d (max gen%d x%d)\t%s\n", d.Index, d.Name, d.UUID, d.Driver, d.CUDA, float64(d.VRAMTotal)/(1<<30), d.PowerLimitW, d.PCIeGen, d.PCIeWidth, d.PCIeMaxGen, d.PCIeMaxWidth, onOff(d.Accounting))
+		}
+		tw.Flush()
+		fmt.Fprintln(e.stdout)
+		fmt.Fprintf(e.stdout, gpuRowFormat, "T", "GPU", "VRAM USED", "UTIL", "MEM UTIL", "POWER", "SM CLOCK", "TEMP", "PROCESSES")
+	}
+	errIdx := map[string]int{}
+	var lastErr error
+	got := 0
 	start := time.Now()
-	tick := time.NewTicker(*interval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		samples, err := m.Sample(nil)
 		if err != nil {
-			return fmt.Errorf("gpu sample: %w", err)
+			lastErr = err
+			msg := err.Error()
+			if i, ok := errIdx[msg]; ok {
+				doc.Errors[i].Rounds++
+			} else {
+				errIdx[msg] = len(doc.Errors)
+				doc.Errors = append(doc.Errors, gpuErrDoc{Error: msg, Rounds: 1})
+				if !asJSON {
+					fmt.Fprintf(e.stderr, "qwenlab: gpu sample: %v (the other devices are still sampled)\n", err)
+				}
+			}
 		}
+		got += len(samples)
 		for _, s := range samples {
-			fmt.Fprintf(tw, "%.1fs\t%d\t%.2f GiB\t%.0f%%\t%.0f%%\t%.0f W\t%d MHz\t%d C\t%d\n", time.Since(start).Seconds(), s.Index, float64(s.VRAMUsed)/(1<<30), s.UtilGPU, s.UtilMem, s.PowerW, s.SMClockMHz, s.TempC, len(s.ProcVRAM))
+			t := s.T.Sub(start).Seconds()
+			if s.T.IsZero() {
+				t = time.Since(start).Seconds()
+			}
+			if asJSON {
+				doc.Samples = append(doc.Samples, samDoc(s, t))
+				continue
+			}
+			fmt.Fprintf(e.stdout, gpuRowFormat, fmt.Sprintf("%.1fs", t), strconv.Itoa(s.Index),
+				na(s.Missing, gpu.FieldVRAM, "%.2f GiB", float64(s.VRAMUsed)/(1<<30)),
+				na(s.Missing, gpu.FieldUtil, "%.0f%%", s.UtilGPU),
+				na(s.Missing, gpu.FieldUtil, "%.0f%%", s.UtilMem),
+				na(s.Missing, gpu.FieldPower, "%.0f W", s.PowerW),
+				na(s.Missing, gpu.FieldClock, "%d MHz", s.SMClockMHz),
+				na(s.Missing, gpu.FieldTemp, "%d C", s.TempC),
+				na(s.Missing, gpu.FieldProcs, "%d", len(s.ProcVRAM)))
 		}
-		tw.Flush()
-		if time.Since(start) >= *dur {
-			return nil
+		done := time.Since(start) >= dur
+		if !done {
+			select {
+			case <-ctx.Done():
+				done = true
+			case <-tick.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+		if done {
+			break
 		}
 	}
+	if asJSON {
+		if err := writeJSON(e.stdout, doc); err != nil {
+			return err
+		}
+	}
+	if got == 0 && lastErr != nil {
+		return fmt.Errorf("gpu sample: %w", lastErr)
+	}
+	return nil
+}
+
+func samDoc(s gpu.Sample, t float64) gpuSamDoc {
+	d := gpuSamDoc{
+		TS:            t,
+		Index:         s.Index,
+		VRAMUsedBytes: present(s.Missing, gpu.FieldVRAM, s.VRAMUsed),
+		UtilGPUPct:    present(s.Missing, gpu.FieldUtil, s.UtilGPU),
+		UtilMemPct:    present(s.Missing, gpu.FieldUtil, s.UtilMem),
+		PowerW:        present(s.Missing, gpu.FieldPower, s.PowerW),
+		SMClockMHz:    present(s.Missing, gpu.FieldClock, s.SMClockMHz),
+		TempC:         present(s.Missing, gpu.FieldTemp, s.TempC),
+		EnergyMJ:      present(s.Missing, gpu.FieldEnergy, s.EnergyMJ),
+		ProcVRAM:      s.ProcVRAM,
+	}
+	if s.Missing != 0 {
+		d.Missing = s.Missing.String()
+	}
+	return d
+}
+
+// na formats v, or "n/a" when f is in missing.
+func na(missing, f gpu.Field, format string, v any) string {
+	if missing&f != 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
 }
 
 func listScenarios(_ context.Context, e *env, args []string) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -199,7 +200,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	save := fs.Duration("save-time", 0, "override: SaveImage time")
 	pixel := fs.Duration("pixel-time", 0, "override: image operation time per megapixel")
 	jitter := fs.Float64("jitter", 0, "override: relative jitter of every delay (0..1)")
-	fs.BoolVar(&cfg.IgnoreSIGTERM, "ignore-sigterm", false, "ignore SIGTERM like PID-1 python (SIGKILL still ends it)")
+	fs.BoolVar(&cfg.IgnoreSIGTERM, "ignore-sigterm", false, "behave like python as PID 1: when this process is PID 1 it ignores SIGTERM (the kernel applies no default action to PID 1), so only SIGKILL ends it; under an init process SIGTERM still ends it")
 	fs.DurationVar(&cfg.PostPromptStall, "post-prompt-stall", 0, "after a prompt, hold its remaining WebSocket messages this long (gc.collect)")
 	fs.DurationVar(&cfg.StallEvery, "stall-every", 10*time.Second, "at most one post-prompt stall per this interval")
 	fs.DurationVar(&cfg.StartupStall, "startup-stall", 0, "a quiet gap in the startup log")
@@ -242,7 +243,10 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if cfg.IgnoreSIGTERM {
+	// Note: python has no SIGTERM handler; it survives SIGTERM only as PID 1, where the kernel
+	// does not apply default signal actions. Under the engine's init process (docker run
+	// --init) it is not PID 1 and dies at once, which is what makes --init stops fast.
+	if cfg.IgnoreSIGTERM && os.Getpid() == 1 {
 		signal.Ignore(syscall.SIGTERM)
 	}
 	return run(ctx, cfg, f, stdout)

@@ -44,6 +44,13 @@ LABEL qwenlab.sim=1
 // After a new image is built, older qwenlab-sim tags are removed unless a
 // container uses them.
 func (c *Client) SimImage(ctx context.Context, exe string, progress io.Writer) (string, error) {
+	return c.SimImageIn(ctx, cmp.Or(c.simRepo, SimRepo), exe, progress)
+}
+
+// SimImageIn is [Client.SimImage] with the images in repository repo
+// instead of [SimRepo], so that tests can build and remove their own
+// without touching the images other runs use.
+func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.Writer) (string, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
@@ -56,7 +63,6 @@ func (c *Client) SimImage(ctx context.Context, exe string, progress io.Writer) (
 		return "", fmt.Errorf("sim image: %w", err)
 	}
 	sum := sha256.Sum256(tarball)
-	repo := cmp.Or(c.simRepo, SimRepo)
 	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
 	if _, err := c.cli.ImageInspect(ctx, ref); err == nil {
 		return ref, nil

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sort"
@@ -33,6 +34,7 @@ func (r *run) assemble(runErr error) *report.Report {
 		rep.Scenario.WorkflowSHA256 = r.plan.sha
 		rep.Scenario.Params = r.plan.params
 	}
+	r.matchLogTimes()
 	rep.Target = r.target()
 	rep.Host = r.host()
 
@@ -157,16 +159,23 @@ func (r *run) coldSection() *report.ColdStart {
 				cold.Error = cr.First.Err.Error()
 			}
 			if mb := r.modelBytes; mb > 0 {
-				if d, ok := modelLoadTime(cr); ok && d > 0 {
+				if d, ok := modelReadTime(cr); ok && d > 0 {
 					cold.ModelReadBytesPerS = ptr(float64(mb) / d.Seconds())
 				}
 			}
 		} else {
 			cold.Error = "did not reach the first prompt"
 		}
+		if i < len(r.pageCache) && r.pageCache[i] != nil {
+			cold.PageCache = r.pageCache[i].Kind
+			cold.ModelBytesCachedBefore = r.pageCache[i].CachedBefore
+		}
 		cs.Runs = append(cs.Runs, cold)
 	}
 	first := cs.Runs[0]
+	cs.PageCache = first.PageCache
+	cs.ModelBytesCachedBefore = first.ModelBytesCachedBefore
+	cs.ModelReadBytesPerS = first.ModelReadBytesPerS
 	cs.Phases = first.Phases
 	cs.TotalS = first.TotalS
 	cs.Timeline = first.Timeline
@@ -273,6 +282,7 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	if d, ok := res.Server(); ok {
 		run.ServerS = ptr(d.Seconds())
 	}
+	run.LogExecutedS = pr.LogExecuted
 	if pr.LagOK {
 		run.LagS = ptr(pr.Lag.Seconds())
 		run.LagFlagged = pr.Flagged
@@ -317,6 +327,9 @@ func (r *run) gpuSection() report.GPUSection {
 		return g
 	}
 	all := gpu.Summarize(samples, time.Time{}, time.Time{})
+	if peaks, ok := r.accountingPeaks(samples); ok {
+		all = all.WithAccountingPeaks(peaks)
+	}
 	g.VRAMPeakBytes = &all.VRAMPeak
 	g.PeakSource = all.PeakSource
 	g.UtilMeanPct = ptr(all.UtilMean)
@@ -352,7 +365,11 @@ func (r *run) gpuSection() report.GPUSection {
 	sort.Ints(idx)
 	for _, i := range idx {
 		s := series[i]
-		g.Series = append(g.Series, report.GPUSeries{Index: i, TS: s.T, VRAMUsedBytes: s.VRAMUsed, UtilPct: s.UtilGPU, PowerW: s.PowerW})
+		gs := report.GPUSeries{Index: i, TS: s.T, VRAMUsedBytes: s.VRAMUsed, UtilPct: s.UtilGPU, PowerW: s.PowerW}
+		if m := s.Missing & (gpu.FieldVRAM | gpu.FieldUtil | gpu.FieldPower); m != 0 {
+			gs.Missing = strings.Split(m.String(), "|")
+		}
+		g.Series = append(g.Series, gs)
 	}
 	return g
 }
@@ -437,6 +454,36 @@ func (r *run) runWarnings() []string {
 	}
 	_ = failed
 	return w
+}
+
+// matchLogTimes pairs each prompt with the server log's "Prompt executed in N seconds" line:
+// ComfyUI prints one per prompt it executes, in order, so the i-th line of a container belongs
+// to the i-th prompt sent to it (when the counts agree; otherwise nothing is paired).
+func (r *run) matchLogTimes() {
+	for _, cr := range r.colds {
+		if cr.Tracker == nil {
+			continue
+		}
+		times := cr.Tracker.Snapshot().PromptExecuted
+		var executed []*promptRun
+		for _, pr := range cr.prompts {
+			if pr.Res != nil && pr.Res.Status != "rejected" && !pr.Res.Started.IsZero() {
+				executed = append(executed, pr)
+			}
+		}
+		if len(times) != len(executed) {
+			continue
+		}
+		for i, pr := range executed {
+			v := times[i]
+			pr.LogExecuted = &v
+			if srv, ok := pr.Res.Server(); ok {
+				if diff := v - srv.Seconds(); diff > 0.05+0.1*srv.Seconds() || -diff > 0.05+0.1*srv.Seconds() {
+					r.warnings = append(r.warnings, fmt.Sprintf("%s run %d: the server log says the prompt took %.2fs, its WebSocket timestamps %.3fs", pr.Kind, pr.Index, v, srv.Seconds()))
+				}
+			}
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

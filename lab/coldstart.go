@@ -73,9 +73,9 @@ func (s *logSink) times() (first, started time.Time) {
 }
 
 // coldStart creates and starts a fresh container, waits until ComfyUI answers, checks the
-// workflow against the live server and sends the first prompt. The returned cancel stops the
-// watchers (exit, logs, stats) of this container.
-func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, string, context.CancelFunc, error) {
+// workflow against the live server and sends the first prompt. The container's watchers (exit,
+// logs, stats) run until teardownContainer ends them.
+func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *coldRun, error) {
 	e := r.deps.Engine
 	cr := &coldRun{Index: i, Start: time.Now()}
 	if i == 0 && r.pullSpan != nil {
@@ -87,15 +87,14 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 		spec.Name = fmt.Sprintf("%s-%d", spec.Name, i+1)
 		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
 	}
-	noop := func() {}
-
 	t := time.Now()
 	id, err := e.Create(ctx, spec)
 	if id != "" {
-		r.containers = append(r.containers, id)
+		cr.ID = id
+		r.containers = append(r.containers, cr)
 	}
 	if err != nil {
-		return nil, "", noop, inPhase("create", err)
+		return nil, cr, inPhase("create", err)
 	}
 	cr.add("create", "engine", t, time.Now())
 
@@ -104,16 +103,19 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	cr.runCtx = runCtx
-	cancel := func() { cancelWatch(); cancelRun(context.Canceled) }
+	cr.logsDone = make(chan struct{})
+	cr.cancel = func() { cancelWatch(); cancelRun(context.Canceled) }
 
 	t = time.Now()
 	if err := e.Start(ctx, id); err != nil {
-		return nil, id, cancel, inPhase("start", err)
+		cr.logsDone = nil // nothing follows a container that never started
+		return nil, cr, inPhase("start", err)
 	}
 	cr.add("start", "engine", t, time.Now())
 	startEnd := time.Now()
 
 	go func() {
+		defer close(cr.logsDone)
 		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil {
 			r.progressf("warning: following logs: %v", err)
 		}
@@ -123,7 +125,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 	go func() {
 		select {
 		case st, ok := <-exitC:
-			if !ok || watchCtx.Err() != nil {
+			if !ok || watchCtx.Err() != nil || cr.stopping.Load() {
 				return
 			}
 			time.Sleep(100 * time.Millisecond) // let the last log lines arrive
@@ -137,15 +139,15 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 
 	st, err := e.Inspect(ctx, id)
 	if err != nil {
-		return nil, id, cancel, inPhase("start", err)
+		return nil, cr, inPhase("start", err)
 	}
 	if st.HostPort == 0 {
-		return nil, id, cancel, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
+		return nil, cr, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
 	c, err := r.deps.Dial(url)
 	if err != nil {
-		return nil, id, cancel, inPhase("ready", err)
+		return nil, cr, inPhase("ready", err)
 	}
 	phase.set("startup (waiting for ComfyUI to answer)")
 	readyCtx, cancelReady := context.WithTimeout(runCtx, r.cfg.StartTimeout)
@@ -157,7 +159,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 		} else if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("ComfyUI did not answer on %s within %s (--start-timeout); last log lines:\n  %s", url, r.cfg.StartTimeout, strings.Join(lastN(cr.Tracker.Snapshot().Tail, 10), "\n  "))
 		}
-		return c, id, cancel, inPhase("ready", err)
+		return c, cr, inPhase("ready", err)
 	}
 	cr.Ready = time.Now()
 	first, started := cr.logs.times()
@@ -177,7 +179,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 	phase.set("preflight against the live server")
 	t = time.Now()
 	if err := r.livePreflight(runCtx, c); err != nil {
-		return c, id, cancel, inPhase("preflight", causeOr(runCtx, err))
+		return c, cr, inPhase("preflight", causeOr(runCtx, err))
 	}
 	cr.add("preflight", "api", t, time.Now())
 
@@ -189,11 +191,11 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, st
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
 	if pr.Err != nil {
-		return c, id, cancel, inPhase("first prompt", causeOr(runCtx, pr.Err))
+		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
 	}
 	r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
 	phase.set("warm runs")
-	return c, id, cancel, nil
+	return c, cr, nil
 }
 
 // waitReady races an HTTP probe with short backoff against the "server started" log line:

@@ -21,6 +21,9 @@ type Config struct {
 
 	ModelsDir    string // host directory, mounted read-only; "" = none (simulator: placeholders)
 	ModelsTarget string // mount point inside the container
+	// DropCaches evicts the model files under ModelsDir from the host's page cache before
+	// each cold start (cli allows it to root only).
+	DropCaches bool
 
 	Scenario     scenarios.Scenario
 	WorkflowPath string            // --workflow FILE overrides the scenario's graph

@@ -39,6 +39,9 @@ type Comfy interface {
 type GPU interface {
 	Inventory() ([]gpu.Device, error)
 	Sample(indexes []int) ([]gpu.Sample, error)
+	// ProcessPeaks is NVML accounting's peak VRAM per PID; ok is false when accounting
+	// mode is off or recorded none of them.
+	ProcessPeaks(pids []uint32) (map[uint32]uint64, bool)
 }
 
 // Deps are the adapters a run talks to.

@@ -21,6 +21,8 @@ type promptRun struct {
 	Lag     time.Duration
 	LagOK   bool // Lag is known
 	Flagged bool // Lag over the threshold
+	// LogExecuted is the matching "Prompt executed in N seconds" of the server's log.
+	LogExecuted *float64
 }
 
 // samplerClasses are node classes whose being cached means a run measured nothing.
@@ -34,6 +36,9 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind string, index int) *p
 	r.seq++
 	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
 	pr.Res, pr.Err = c.Run(ctx, r.plan.withSeed(seed))
+	if n := len(r.colds); n > 0 {
+		r.colds[n-1].prompts = append(r.colds[n-1].prompts, pr)
+	}
 	if pr.Res == nil {
 		pr.Res = &comfy.Result{Status: "error"}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfy"
@@ -81,15 +82,20 @@ type span struct {
 
 // coldRun is one cold start: a fresh container from create to its first image.
 type coldRun struct {
-	Index   int
-	Spans   []span
-	First   *promptRun
-	Tracker *comfylog.Tracker
-	logs    *logSink
-	Start   time.Time // t0 of this cold start (create, or pull)
-	Ready   time.Time
-	Done    time.Time
-	runCtx  context.Context // ends when the container exits (cause: *ContainerExitError)
+	Index    int
+	Spans    []span
+	First    *promptRun
+	Tracker  *comfylog.Tracker
+	logs     *logSink
+	Start    time.Time // t0 of this cold start (create, or pull)
+	Ready    time.Time
+	Done     time.Time
+	ID       string
+	runCtx   context.Context // ends when the container exits (cause: *ContainerExitError)
+	cancel   func()          // ends the watchers
+	stopping atomic.Bool     // set before a deliberate stop: an exit is then no failure
+	logsDone chan struct{}   // closed when the log stream has ended
+	prompts  []*promptRun    // every prompt sent to this container, in order
 }
 
 func (c *coldRun) add(name, source string, start, end time.Time) {
@@ -130,8 +136,9 @@ type run struct {
 	colds      []*coldRun
 	warmups    []*promptRun
 	warm       []*promptRun
-	containers []string
+	containers []*coldRun // containers still to tear down
 	modelBytes uint64
+	pageCache  []*pageCacheState // per cold start; nil entries without --models
 
 	teardown report.Teardown
 	slow     []report.SlowStep
@@ -219,23 +226,25 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	}()
 	n := max(r.cfg.ColdStarts, 1)
 	for i := 0; i < n; i++ {
-		last := i == n-1
-		c, id, cancel, cerr := r.coldStart(ctx, i, spec)
-		if cerr != nil {
-			cancel()
-			return cerr
+		pc, err := r.preparePageCache(i)
+		if err != nil {
+			return inPhase("preflight", err)
 		}
-		if !last {
-			cancel()
+		r.pageCache = append(r.pageCache, pc)
+		c, cr, err := r.coldStart(ctx, i, spec)
+		if err == nil && i == n-1 {
+			err = r.warmPhase(ctx, c, cr.runCtx)
+		}
+		if c != nil {
 			c.Close()
-			r.teardownContainer(ctx, id)
-			continue
 		}
-		werr := r.warmPhase(ctx, c, r.colds[i].runCtx)
-		cancel()
-		c.Close()
-		if werr != nil {
-			return werr
+		if err != nil {
+			return err
+		}
+		if i < n-1 {
+			if err := r.teardownContainer(ctx, cr); err != nil {
+				return inPhase("teardown", err)
+			}
 		}
 	}
 	return r.checkSlow()
@@ -303,71 +312,6 @@ func (r *run) inventoryGPUs(req docker.GPURequest) {
 		}
 	}
 	r.gpuOn = len(r.gpuIdx) > 0
-}
-
-// resolveImage finds the image (building the simulator's, or pulling per --pull).
-func (r *run) resolveImage(ctx context.Context) (string, error) {
-	e := r.deps.Engine
-	if r.cfg.Image == "" {
-		r.progressf("no --image: using the built-in ComfyUI simulator (profile %s)", r.cfg.SimProfile)
-		ref, err := r.deps.SimImage(ctx)
-		if err != nil {
-			return "", fmt.Errorf("build simulator image: %w", err)
-		}
-		img, err := e.ImageInspect(ctx, ref)
-		if err != nil {
-			return "", err
-		}
-		r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Size: img.Size, Simulator: true}
-		return ref, nil
-	}
-	ref := r.cfg.Image
-	img, err := e.ImageInspect(ctx, ref)
-	missing := errors.Is(err, docker.ErrImageNotFound)
-	if err != nil && !missing {
-		return "", err
-	}
-	pulled := false
-	switch {
-	case r.cfg.Pull == "always" || (missing && r.cfg.Pull == "missing"):
-		if err := r.pull(ctx, ref); err != nil {
-			return "", err
-		}
-		pulled = true
-		if img, err = e.ImageInspect(ctx, ref); err != nil {
-			return "", err
-		}
-	case missing:
-		return "", fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", ref)
-	}
-	digest := ""
-	if len(img.RepoDigests) > 0 {
-		digest = img.RepoDigests[0]
-		if i := strings.LastIndexByte(digest, '@'); i >= 0 {
-			digest = digest[i+1:]
-		}
-	}
-	r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Digest: digest, Size: img.Size, Pulled: pulled}
-	return ref, nil
-}
-
-func (r *run) pull(ctx context.Context, ref string) error {
-	r.progressf("pulling %s …", ref)
-	start := time.Now()
-	last := time.Time{}
-	err := r.deps.Engine.Pull(ctx, ref, func(p docker.PullProgress) {
-		if time.Since(last) < 2*time.Second {
-			return
-		}
-		last = time.Now()
-		r.progressf("  pull: %d/%d layers, %s of %s", p.LayersDone, p.Layers, humanBytes(p.Current), humanBytes(p.Total))
-	})
-	r.pullSpan = &span{Name: "pull", Start: start, End: time.Now(), Source: "engine"}
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
-	}
-	r.progressf("pulled %s in %.1fs", ref, time.Since(start).Seconds())
-	return nil
 }
 
 // prepareModels checks --models, or makes placeholder model files for the simulator.

@@ -78,25 +78,36 @@ func fmtDur(d time.Duration) string {
 }
 
 // teardownContainer stops and removes one container on a context of its own: it runs after
-// Ctrl-C and after failures too.
-func (r *run) teardownContainer(ctx context.Context, id string) error {
+// Ctrl-C and after failures too. Its log stream is drained before removal so the last lines
+// (the final "Prompt executed in …") are kept.
+func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
+	cr.stopping.Store(true)
 	t := time.Now()
-	serr := r.deps.Engine.Stop(tctx, id, r.cfg.StopTimeout)
+	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
+	if cr.logsDone != nil {
+		select {
+		case <-cr.logsDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	if cr.cancel != nil {
+		cr.cancel()
+	}
 	t = time.Now()
-	rerr := r.deps.Engine.Remove(tctx, id)
+	rerr := r.deps.Engine.Remove(tctx, cr.ID)
 	remove := time.Since(t).Seconds()
 	r.teardown.StopS, r.teardown.RemoveS = &stop, &remove
 	for i, c := range r.containers {
-		if c == id {
+		if c == cr {
 			r.containers = append(r.containers[:i], r.containers[i+1:]...)
 			break
 		}
 	}
 	if serr != nil || rerr != nil {
-		return fmt.Errorf("teardown %s: %w", short(id), errors.Join(serr, rerr))
+		return fmt.Errorf("teardown %s: %w", short(cr.ID), errors.Join(serr, rerr))
 	}
 	return nil
 }
@@ -105,14 +116,18 @@ func (r *run) teardownContainer(ctx context.Context, id string) error {
 // the run id is left.
 func (r *run) finalTeardown(ctx context.Context) error {
 	if r.cfg.Keep {
-		for _, id := range r.containers {
-			r.warnf("kept container %s (--keep); remove it with `qwenlab cleanup --run %s`", short(id), r.cfg.RunID)
+		for _, cr := range r.containers {
+			if cr.cancel != nil {
+				cr.stopping.Store(true)
+				cr.cancel()
+			}
+			r.warnf("kept container %s (--keep); remove it with `qwenlab cleanup --run %s`", short(cr.ID), r.cfg.RunID)
 		}
 		return nil
 	}
 	var errs []error
-	for _, id := range append([]string(nil), r.containers...) {
-		if err := r.teardownContainer(ctx, id); err != nil {
+	for _, cr := range append([]*coldRun(nil), r.containers...) {
+		if err := r.teardownContainer(ctx, cr); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -147,7 +162,8 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 		defer tick.Stop()
 		const maxSamples = 200_000 // bounded memory: ~5.5 h at 10 Hz for one GPU
 		for {
-			if s, err := r.deps.GPU.Sample(r.gpuIdx); err == nil {
+			// A device that cannot be read is left out; the others' samples still count.
+			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
 				r.mu.Lock()
 				if len(r.gpuSamples) < maxSamples {
 					r.gpuSamples = append(r.gpuSamples, s...)

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -11,6 +12,17 @@ import (
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/scenarios"
 )
+
+// ErrUsage marks errors in what the user asked for (a flag value), as opposed to what
+// happened: the CLI exits 2 on them.
+var ErrUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
 // plan is the workflow a run sends, with where its seed goes.
 type plan struct {
@@ -58,13 +70,13 @@ func newPlan(cfg Config) (*plan, error) {
 			}
 			sort.Strings(known)
 			if len(known) == 0 {
-				return nil, fmt.Errorf("--set %s: this workflow has no named parameters; edit the workflow file instead", name)
+				return nil, usagef("--set %s: this workflow has no named parameters; edit the workflow file instead", name)
 			}
-			return nil, fmt.Errorf("--set %s: unknown parameter; %s has %s", name, source, strings.Join(known, ", "))
+			return nil, usagef("--set %s: unknown parameter; %s has %s", name, source, strings.Join(known, ", "))
 		}
 		node, ok := wf[t.Node]
 		if !ok {
-			return nil, fmt.Errorf("--set %s: %s has no node %s", name, source, t.Node)
+			return nil, usagef("--set %s: %s has no node %s", name, source, t.Node)
 		}
 		node.Inputs[t.Input] = inputValue(cfg.Params[name])
 	}

@@ -349,6 +349,7 @@ func (s summary) warm() {
 	for _, wn := range ciWarnings {
 		s.printf("  note: %s\n", oneLine(wn, 120))
 	}
+	s.runTable(w)
 	for _, r := range w.Runs {
 		switch {
 		case !r.Valid:
@@ -367,6 +368,37 @@ func (s summary) warm() {
 			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index)
 		}
 	}
+}
+
+// runTable lists each measured run (up to 30) with its clocks, and the means: what a
+// person comparing two servers reads first.
+func (s summary) runTable(w *Warm) {
+	if len(w.Runs) == 0 || len(w.Runs) > 30 {
+		return
+	}
+	tw := s.table()
+	fmt.Fprintf(tw, "\n  run\tseed\te2e\tserver\tlag\t\n")
+	for _, r := range w.Runs {
+		mark := ""
+		switch {
+		case !r.Valid:
+			mark = "invalid"
+		case r.LagFlagged:
+			mark = "lag flagged"
+		case r.Recovered:
+			mark = "recovered"
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, r.Seed, HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
+	}
+	e2e, srv := w.Summaries[MetricE2E], w.Summaries[MetricServer]
+	if e2e.N > 0 {
+		line := "  mean\t\t" + HumanSeconds(e2e.MeanS) + "\t"
+		if srv.N > 0 {
+			line += HumanSeconds(srv.MeanS)
+		}
+		fmt.Fprintf(tw, "%s\t\t\n", line)
+	}
+	tw.Flush()
 }
 
 func (s summary) gpu() {

@@ -206,6 +206,11 @@ type ColdStart struct {
 	Runs []ColdRun `json:"runs,omitempty"`
 	// Summary summarises Runs per phase name ("create_s", ...) and "total_s".
 	Summary map[string]Stat `json:"summary,omitempty"`
+	// ModelReadBytesPerS, PageCache and ModelBytesCachedBefore are the first cold start's,
+	// as in [ColdRun].
+	ModelReadBytesPerS     *float64 `json:"model_read_bytes_per_s,omitempty"`
+	PageCache              string   `json:"page_cache,omitempty"`
+	ModelBytesCachedBefore *int64   `json:"model_bytes_cached_before,omitempty"`
 }
 
 // TimelineEntry is one span of the cold start.
@@ -230,9 +235,17 @@ type ColdRun struct {
 	ReadyS      *float64 `json:"to_ready_s"`
 	FirstImageS *float64 `json:"to_first_image_s"`
 	FirstPrompt *Run     `json:"first_prompt,omitempty"`
-	// ModelReadBytesPerS is the model files' size over the model-load time.
+	// ModelReadBytesPerS is the model files' size over the time the first prompt spent
+	// loading them (its loader nodes and the engine's model loads, overlaps counted once).
 	ModelReadBytesPerS *float64 `json:"model_read_bytes_per_s,omitempty"`
-	Error              string   `json:"error,omitempty"`
+	// PageCache says what the host's page cache held of the model files when this cold
+	// start began: "dropped" (evicted by --drop-caches) or "as found"; empty without a
+	// models directory.
+	PageCache string `json:"page_cache,omitempty"`
+	// ModelBytesCachedBefore is how many bytes of the model files were in the page cache
+	// before any drop; nil when not measured.
+	ModelBytesCachedBefore *int64 `json:"model_bytes_cached_before,omitempty"`
+	Error                  string `json:"error,omitempty"`
 }
 
 // Warm is the warm part of the run: measured runs after the warmups, each with its own seed.
@@ -269,12 +282,15 @@ type Run struct {
 	QueueS *float64 `json:"queue_s"`
 	// ServerS is the server's own account (differences of its timestamp fields); LagS is
 	// E2ES minus ServerS minus QueueS: delivery lag the server added outside generation work.
-	ServerS   *float64              `json:"server_s"`
-	LagS      *float64              `json:"lag_s"`
-	Nodes     map[string]NodeTiming `json:"nodes"`
-	Steps     int                   `json:"steps"`
-	StepsPerS *float64              `json:"steps_per_s"`
-	Valid     bool                  `json:"valid"`
+	ServerS *float64 `json:"server_s"`
+	// LogExecutedS is the server log's "Prompt executed in N seconds" for this prompt, a
+	// cross-check of ServerS (container targets only).
+	LogExecutedS *float64              `json:"log_executed_s,omitempty"`
+	LagS         *float64              `json:"lag_s"`
+	Nodes        map[string]NodeTiming `json:"nodes"`
+	Steps        int                   `json:"steps"`
+	StepsPerS    *float64              `json:"steps_per_s"`
+	Valid        bool                  `json:"valid"`
 	// Invalid says why the run is left out of the statistics.
 	Invalid    string  `json:"invalid,omitempty"`
 	Status     string  `json:"status"` // "success", "error", "interrupted", "timeout"
