@@ -93,6 +93,7 @@ func TestScripts(t *testing.T) {
 			"leftovers": cmdLeftovers,
 			"labelled":  cmdLabelled,
 			"httpget":   cmdHTTPGet,
+			"sleep":     cmdSleep,
 		},
 	})
 }
@@ -144,7 +145,7 @@ func engine(ts *testscript.TestScript) *client.Client {
 //
 // FILE is a JSON file in $WORK, or "stdout"/"stderr" of the last command. PATH is dotted:
 // object keys, array indexes, "*" for every element of an array (all must match) and a final
-// "#" for the length of an array or object. Without WANT the value must exist and not be
+// "len" for the length of an array (or of an object without a "len" key). Without WANT the value must exist and not be
 // null. WANT is compared with the value's text (strings unquoted, other values as JSON);
 // "~RE" matches a regular expression instead. -distinct asserts the values PATH selects are
 // pairwise different.
@@ -226,17 +227,17 @@ func jsonSelect(v any, path []string) ([]any, error) {
 	key, rest := path[0], path[1:]
 	switch x := v.(type) {
 	case map[string]any:
-		if key == "#" && len(rest) == 0 {
+		child, ok := x[key]
+		if !ok && key == "len" && len(rest) == 0 {
 			return []any{json.Number(strconv.Itoa(len(x)))}, nil
 		}
-		child, ok := x[key]
 		if !ok {
 			return nil, fmt.Errorf("no key %q", key)
 		}
 		return jsonSelect(child, rest)
 	case []any:
 		switch key {
-		case "#":
+		case "len":
 			if len(rest) == 0 {
 				return []any{json.Number(strconv.Itoa(len(x)))}, nil
 			}
@@ -304,6 +305,37 @@ func cmdRunID(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("runid: no 'qwenlab: run ID' line on stderr")
 	}
 	ts.Setenv(args[0], m[1])
+	removeAtEnd(ts, m[1])
+}
+
+// removeAtEnd removes whatever run id left in Docker when the script ends, passed or failed,
+// so a failing script leaves nothing behind either.
+func removeAtEnd(ts *testscript.TestScript, id string) {
+	ts.Defer(func() {
+		cl, err := client.New(client.FromEnv)
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		f := make(client.Filters).Add("label", docker.LabelRun+"="+id)
+		if cs, err := cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
+			for _, c := range cs.Items {
+				cl.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			}
+		}
+		if ns, err := cl.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
+			for _, n := range ns.Items {
+				cl.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+			}
+		}
+		if vs, err := cl.VolumeList(ctx, client.VolumeListOptions{Filters: f}); err == nil {
+			for _, v := range vs.Items {
+				cl.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+			}
+		}
+	})
 }
 
 // cmdWaitRun: waitrun PORT VAR [TIMEOUT] waits until a running container labelled
@@ -331,6 +363,7 @@ func cmdWaitRun(ts *testscript.TestScript, neg bool, args []string) {
 			for _, p := range c.Ports {
 				if int(p.PublicPort) == port && c.State == "running" {
 					ts.Setenv(args[1], c.Labels[docker.LabelRun])
+					removeAtEnd(ts, c.Labels[docker.LabelRun])
 					return
 				}
 			}
@@ -447,4 +480,14 @@ func httpGet(url string) (string, error) {
 		return "", fmt.Errorf("status %s", resp.Status)
 	}
 	return string(b), nil
+}
+
+// cmdSleep: sleep DUR.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }

@@ -2,8 +2,8 @@
 // (github.com/moby/moby/client): it creates and starts labelled containers
 // with GPU device requests, loopback port bindings and read-only bind
 // mounts, follows their logs (demultiplexed, timestamped, split into
-// lines), inspects, waits for, stops and removes them, pulls and inspects
-// images, lists and removes everything labelled [LabelRun], streams
+// lines), inspects, waits for, stops and removes them, pulls, inspects,
+// tags, pushes and removes images, lists and removes everything labelled [LabelRun], streams
 // container stats and builds the simulator image.
 //
 // Its exported API uses only the plain structs declared here, never moby

@@ -56,6 +56,7 @@ func (r *run) assemble(runErr error) *report.Report {
 	}
 	r.mu.Unlock()
 	rep.Logs = r.logsSection(runErr)
+	rep.Missing = r.missing(rep)
 	rep.Teardown = r.teardown
 	rep.Warnings = append(rep.Warnings, r.warnings...)
 	rep.Warnings = append(rep.Warnings, r.runWarnings()...)
@@ -484,6 +485,46 @@ func (r *run) matchLogTimes() {
 			}
 		}
 	}
+}
+
+// missing says why each absent (null) headline measurement is absent.
+func (r *run) missing(rep *report.Report) map[string]string {
+	m := map[string]string{}
+	if cs := rep.ColdStart; cs != nil {
+		if cs.Phases.PullS == nil {
+			switch {
+			case r.image != nil && r.image.Simulator:
+				m["cold_start.phases.pull_s"] = "the simulator image is built locally, not pulled"
+			default:
+				m["cold_start.phases.pull_s"] = "the image was already present (--pull " + r.cfg.Pull + ")"
+			}
+		}
+		if cs.Phases.FirstLogS == nil {
+			m["cold_start.phases.first_log_s"] = "the server answered before it logged anything"
+		}
+		if cs.Phases.ModelLoadS == nil {
+			m["cold_start.phases.model_load_s"] = "no 'Requested to load' / load-stat lines in the log"
+		}
+	} else if rep.Target.Kind == report.TargetURL {
+		m["cold_start"] = "bench --url: the server was already running"
+	}
+	if !rep.GPU.Available {
+		m["gpu"] = rep.GPU.Reason
+	}
+	if rep.Container == nil && rep.Target.Kind == report.TargetDocker {
+		m["container"] = "no stats from the engine"
+	}
+	if w := rep.Warm; w != nil {
+		for i, run := range w.Runs {
+			if run.ServerS == nil {
+				m[fmt.Sprintf("warm.runs[%d].server_s", i)] = "the server sent no execution_start/end timestamps for this prompt"
+			}
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func ptr[T any](v T) *T { return &v }

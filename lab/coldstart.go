@@ -190,10 +190,14 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.add("first_prompt", "api", res.Submit, res.End)
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
-	if pr.Err != nil {
+	if pr.Err != nil && (r.stopsRun(pr) || runCtx.Err() != nil) {
 		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
 	}
-	r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
+	if pr.Err != nil {
+		r.progressf("first prompt failed (--on-error continue): %v", pr.Err)
+	} else {
+		r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
+	}
 	phase.set("warm runs")
 	return c, cr, nil
 }

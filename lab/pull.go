@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,10 @@ func (r *run) pull(ctx context.Context, ref string) error {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	p := d.p
+	if p.Layers == 0 { // nothing to download: "Status: Image is up to date for …"
+		r.progressf("pulled %s in %.1fs: %s", ref, end.Sub(start).Seconds(), cmp.Or(p.Status, "nothing to download"))
+		return nil
+	}
 	r.progressf("pulled %s in %.1fs (%s in %d layers%s)", ref, end.Sub(start).Seconds(), humanBytes(p.Total), p.Layers, d.rate(end))
 	return nil
 }
