@@ -90,7 +90,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if _, ok := <-sigC; !ok {
 			return
 		}
-		fmt.Fprintln(stderr, "qwenlab: interrupted: stopping the measurement and tearing down (again to exit at once)")
+		if cmd.name != "sim" { // the simulator just stops, like a server
+			fmt.Fprintln(stderr, "qwenlab: interrupted: stopping the measurement and tearing down (again to exit at once)")
+		}
 		cancel(errInterrupted)
 		if _, ok := <-sigC; ok {
 			fmt.Fprintln(stderr, "qwenlab: exiting at once; find what was left with 'qwenlab cleanup --dry-run'")

@@ -141,6 +141,16 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	if err != nil {
 		return nil, cr, inPhase("start", err)
 	}
+	if !st.Running && !st.FinishedAt.IsZero() {
+		// It already died: say so with its exit code and last lines, as the exit watcher would.
+		if cr.logsDone != nil {
+			select {
+			case <-cr.logsDone:
+			case <-time.After(time.Second):
+			}
+		}
+		return nil, cr, inPhase("start", &ContainerExitError{Phase: "startup", State: st, Tail: cr.Tracker.Snapshot().Tail})
+	}
 	if st.HostPort == 0 {
 		return nil, cr, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
 	}

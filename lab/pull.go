@@ -65,7 +65,10 @@ func (r *run) pull(ctx context.Context, ref string) error {
 	d.finish()
 	r.pullSpan = &span{Name: "pull", Start: start, End: end, Source: "engine"}
 	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		if m := err.Error(); strings.Contains(m, "no such host") || strings.Contains(m, "dial tcp") || strings.Contains(m, "i/o timeout") {
+			return fmt.Errorf("%w\nthe Docker host cannot reach the registry: on an air-gapped box bring the image with `docker load`, then run with --pull never", err)
+		}
+		return err // docker.Pull names the operation and the image
 	}
 	p := d.p
 	if p.Layers == 0 { // nothing to download: "Status: Image is up to date for …"

@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -92,7 +91,7 @@ func TestResolveImagePullPolicies(t *testing.T) {
 	test("always, present", "always", true, nil, 1, "", true, "sha256:new")
 	test("never, present", "never", true, nil, 0, "", false, "sha256:old")
 	test("never, absent", "never", false, nil, 0, "--pull never forbids pulling it", false, "")
-	test("stream error", "missing", false, errors.New("manifest unknown"), 1, "pull "+ref+": manifest unknown", false, "")
+	test("stream error", "missing", false, fmt.Errorf("pull %s: manifest unknown", ref), 1, "pull "+ref+": manifest unknown", false, "")
 }
 
 func TestRepoDigest(t *testing.T) {

@@ -58,7 +58,13 @@ type PhaseError struct {
 	Err   error
 }
 
-func (e *PhaseError) Error() string { return e.Phase + ": " + e.Err.Error() }
+func (e *PhaseError) Error() string {
+	msg := e.Err.Error()
+	if strings.HasPrefix(msg, e.Phase+" ") || strings.HasPrefix(msg, e.Phase+":") {
+		return msg // "pull: pull X: …" says it twice
+	}
+	return e.Phase + ": " + msg
+}
 func (e *PhaseError) Unwrap() error { return e.Err }
 
 func inPhase(phase string, err error) error {

@@ -142,6 +142,9 @@ func (r *run) finalTeardown(ctx context.Context) error {
 		r.teardown.Leftovers = append(r.teardown.Leftovers, x.Kind+" "+short(x.ID))
 	}
 	r.teardown.Removed = err == nil && len(left) == 0
+	if r.teardown.Leftovers == nil {
+		r.teardown.Leftovers = []string{}
+	}
 	if len(left) > 0 {
 		errs = append(errs, fmt.Errorf("teardown left %d resource(s) labelled %s=%s: run `qwenlab cleanup --run %s`", len(left), docker.LabelRun, r.cfg.RunID, r.cfg.RunID))
 	}
