@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -347,12 +348,14 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("StopRunning", func(t *testing.T) {
-		id, _ := startTest(t, c, Spec{Image: ref, Labels: labels, ContainerPort: SimPort, Init: true})
+		id, st := startTest(t, c, Spec{Image: ref, Labels: labels, ContainerPort: SimPort, Init: true})
+		// Serving means its SIGTERM handler is installed; a stop before that would kill it.
+		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/system_stats", st.HostPort))
 		exitC := c.WaitExit(ctx, id)
 		if err := c.Stop(ctx, id, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		st := <-exitC
+		st = <-exitC
 		if st.Running || st.ExitCode != 0 {
 			t.Errorf("state after Stop = %+v, want a clean exit (SIGTERM handled)", st)
 		}
@@ -611,4 +614,30 @@ func BenchmarkCreateStart(b *testing.B) {
 	// Create+start alone is what compares with `docker run -d`.
 	b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "create+start-ms/op")
 	b.ReportMetric(float64(down.Milliseconds())/float64(b.N), "remove-ms/op")
+}
+
+// BenchmarkDockerRunCLI is the yardstick for BenchmarkCreateStart: `docker run -d` of the
+// same image with the same port, label and init, through the docker CLI.
+func BenchmarkDockerRunCLI(b *testing.B) {
+	bin, err := exec.LookPath("docker")
+	if err != nil {
+		b.Skip("no docker CLI")
+	}
+	c := testClient(b)
+	runID := newRunID(b)
+	sweep(b, c, runID)
+	ref := testImage(b, c, runID)
+	var up time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		out, err := exec.Command(bin, "run", "-d", "--init", "--label", LabelRun+"="+runID, "-p", "127.0.0.1::8188", ref).Output()
+		if err != nil {
+			b.Fatalf("docker run: %v", err)
+		}
+		up += time.Since(t0)
+		if err := c.Remove(context.Background(), strings.TrimSpace(string(out))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(up.Milliseconds())/float64(b.N), "create+start-ms/op")
 }
