@@ -67,6 +67,28 @@ func modelFolder(class, input string) string {
 	return ""
 }
 
+// placeholders are node classes that no ComfyUI provides (no core node, no published custom
+// node), with what to use instead.
+var placeholders = map[string]string{
+	"QwenT2IWrapper": "not a ComfyUI node: no ComfyUI and no published custom node provides it (the only public copy is a placeholder that paints a gradient, so it would measure nothing); use --scenario qwen-image-t2i, the native Qwen-Image graph (UNETLoader, CLIPLoader, VAELoader, KSampler)",
+}
+
+// StaticCheck finds what is wrong with a workflow without asking a server: nodes that no
+// ComfyUI provides. It returns nil or a *[PreflightError], so a run can refuse the workflow
+// before anything is started or timed.
+func StaticCheck(w Workflow) error {
+	var ps []Problem
+	for _, id := range w.ids() {
+		if hint := placeholders[w[id].ClassType]; hint != "" {
+			ps = append(ps, Problem{NodeID: id, ClassType: w[id].ClassType, Message: hint})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &PreflightError{Problems: ps}
+}
+
 // Preflight checks a workflow against a server's /object_info before anything is timed. It
 // returns nil or a *[PreflightError] listing every problem: unknown node classes, combo values
 // (model files) the server does not offer, missing required inputs, links to unknown nodes or
@@ -85,8 +107,8 @@ func Preflight(w Workflow, info ObjectInfo) error {
 		case n.ClassType == "":
 			add(id, "", "", "the node has no class_type; every node needs the name of its node class")
 			continue
-		case !known && n.ClassType == "QwenT2IWrapper":
-			add(id, n.ClassType, "", "not a ComfyUI node (a placeholder from the original plan that paints a gradient); use --scenario qwen-image-t2i, the native Qwen-Image graph")
+		case !known && placeholders[n.ClassType] != "":
+			add(id, n.ClassType, "", "%s", placeholders[n.ClassType])
 			continue
 		case !known:
 			add(id, n.ClassType, "", "node class %q does not exist on this server; install the custom node that provides it (and restart ComfyUI) or remove the node", n.ClassType)

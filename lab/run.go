@@ -194,6 +194,10 @@ func (r *run) close() {
 
 func (r *run) upAndBench(ctx context.Context) (err error) {
 	e := r.deps.Engine
+	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
+	defer func() {
+		err = errors.Join(err, r.finalTeardown(ctx))
+	}()
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
@@ -227,9 +231,6 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	stopGPU := r.startGPUSampler(ctx)
 	defer stopGPU()
 
-	defer func() {
-		err = errors.Join(err, r.finalTeardown(ctx))
-	}()
 	n := max(r.cfg.ColdStarts, 1)
 	for i := 0; i < n; i++ {
 		pc, err := r.preparePageCache(i)

@@ -223,7 +223,7 @@ func TestInterruptTearsDownAndKeepsWhatWasMeasured(t *testing.T) {
 	}
 }
 
-func TestPreflightRejectsUnknownNodeBeforeTiming(t *testing.T) {
+func TestPlaceholderNodeRefusedBeforeAnythingStarts(t *testing.T) {
 	e := newFakeEngine()
 	cfg := testConfig()
 	var err error
@@ -231,11 +231,11 @@ func TestPreflightRejectsUnknownNodeBeforeTiming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newPlan(cfg)
+	wf, err := comfy.ParseWorkflow(cfg.Scenario.Workflow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newFakeComfy(p.wf)
+	c := newFakeComfy(wf)
 	delete(c.info, "QwenT2IWrapper") // as a real server: the node does not exist
 	rep, err := UpAndBench(context.Background(), cfg, testDeps(e, c))
 	if err == nil || !strings.Contains(err.Error(), "QwenT2IWrapper") || !strings.Contains(err.Error(), "6") {
@@ -244,8 +244,11 @@ func TestPreflightRejectsUnknownNodeBeforeTiming(t *testing.T) {
 	if len(c.prompts) != 0 {
 		t.Errorf("%d prompts sent despite the preflight failure", len(c.prompts))
 	}
-	if rep.Error.Phase != "preflight" || e.called("remove c1") != 1 {
-		t.Errorf("phase %q, calls %v", rep.Error.Phase, e.calls)
+	if rep.Error.Phase != "preflight" || len(e.specs) != 0 || rep.ColdStart != nil {
+		t.Errorf("phase %q, containers %d: a placeholder node must be refused before anything starts", rep.Error.Phase, len(e.specs))
+	}
+	if rep.Scenario.WorkflowSHA256 == "" {
+		t.Error("the refused workflow's hash is not in the report")
 	}
 }
 

@@ -134,14 +134,14 @@ func (r *run) finalTeardown(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
 	left, err := r.deps.Engine.ListLabelled(tctx, r.cfg.RunID)
-	if err != nil {
+	if err != nil && len(r.colds) > 0 { // nothing was created: nothing to doubt
 		errs = append(errs, fmt.Errorf("list leftovers: %w", err))
 		r.teardown.Leftovers = append(r.teardown.Leftovers, "unknown: "+err.Error())
 	}
 	for _, x := range left {
 		r.teardown.Leftovers = append(r.teardown.Leftovers, x.Kind+" "+short(x.ID))
 	}
-	r.teardown.Removed = err == nil && len(left) == 0
+	r.teardown.Removed = (err == nil || len(r.colds) == 0) && len(left) == 0
 	if r.teardown.Leftovers == nil {
 		r.teardown.Leftovers = []string{}
 	}

@@ -93,6 +93,9 @@ func newPlan(cfg Config) (*plan, error) {
 		}
 	}
 	p.sha = wf.SHA256()
+	if err := comfy.StaticCheck(wf); err != nil {
+		return p, fmt.Errorf("%s: %w", source, err)
+	}
 	return p, nil
 }
 
