@@ -187,6 +187,9 @@ type Tracker struct {
 	gaps       []Gap
 	pending    Gap  // a silence ended by a progress bar, until the bar shows when it started
 	gapOpen    bool // pending is set
+	// afterFor is the start of a kept gap that a blank line ended: the next non-blank line
+	// becomes its After, which is what a reader wants to see.
+	afterFor time.Time
 }
 
 // NewTracker returns an empty tracker.
@@ -223,6 +226,14 @@ func (t *Tracker) Add(l Line) {
 func (t *Tracker) add(tm time.Time, text string, partial bool) {
 	s := &t.s
 	s.Lines++
+	if !t.afterFor.IsZero() && strings.TrimSpace(text) != "" {
+		for i := range t.gaps {
+			if t.gaps[i].Start.Equal(t.afterFor) && strings.TrimSpace(t.gaps[i].After) == "" {
+				t.gaps[i].After = t.cutLine(text)
+			}
+		}
+		t.afterFor = time.Time{}
+	}
 	ev := Parse(text)
 	if !tm.IsZero() {
 		if s.FirstLine.IsZero() {
@@ -367,7 +378,10 @@ func (t *Tracker) bookkeep(tm time.Time, text string) {
 	if tm.IsZero() || tm.Before(t.lastTime) {
 		return
 	}
-	t.lastTime, t.lastText = tm, text
+	t.lastTime = tm
+	if strings.TrimSpace(text) != "" { // a gap's Before is the last line with something on it
+		t.lastText = text
+	}
 	t.busyAtLast = !t.ready || t.running > 0
 }
 
@@ -422,6 +436,9 @@ func (t *Tracker) keepGap(g Gap) {
 		return
 	}
 	g.Before, g.After = t.cutLine(g.Before), t.cutLine(g.After)
+	if strings.TrimSpace(g.After) == "" {
+		t.afterFor = g.Start
+	}
 	if len(t.gaps) < t.opts.MaxGaps {
 		t.gaps = append(t.gaps, g)
 		return

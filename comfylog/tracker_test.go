@@ -354,3 +354,29 @@ func TestTrackerConcurrent(t *testing.T) {
 		t.Errorf("Lines = %d, want %d", got, want)
 	}
 }
+
+// TestGapLinesAreNotBlank: a silence that a blank line ends (ComfyUI prints one before
+// "Import times for custom nodes:" and after "Starting server") is shown with the next line
+// that says something, and one that follows a blank line with the last one that did.
+func TestGapLinesAreNotBlank(t *testing.T) {
+	tr := NewTracker(TrackerOptions{})
+	t0 := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	for _, l := range []struct {
+		at   time.Duration
+		text string
+	}{
+		{0, "ComfyUI version: 0.21.0"},
+		{10 * time.Millisecond, ""},
+		{15 * time.Second, ""},
+		{15*time.Second + 10*time.Millisecond, "Import times for custom nodes:"},
+	} {
+		tr.Add(Line{Time: t0.Add(l.at), Stream: "stderr", Text: l.text})
+	}
+	gaps := tr.Gaps(10 * time.Second)
+	if len(gaps) != 1 {
+		t.Fatalf("gaps: %+v", gaps)
+	}
+	if gaps[0].Before != "ComfyUI version: 0.21.0" || gaps[0].After != "Import times for custom nodes:" {
+		t.Errorf("gap lines: before %q, after %q", gaps[0].Before, gaps[0].After)
+	}
+}

@@ -474,8 +474,12 @@ func (s summary) slow() {
 		case st.After != "":
 			ctx = "until " + after
 		}
+		budget := "—"
+		if st.Kind == SlowBudget {
+			budget = HumanSeconds(st.BudgetS)
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(st.Kind, 10),
-			HumanSeconds(st.DurationS), HumanSeconds(st.BudgetS), ctx)
+			HumanSeconds(st.DurationS), budget, ctx)
 	}
 	tw.Flush()
 }
