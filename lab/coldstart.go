@@ -128,6 +128,12 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 			if !ok || watchCtx.Err() != nil || cr.stopping.Load() {
 				return
 			}
+			if st.Status == "removed" && st.Error != "" {
+				// Not an exit: the engine stopped answering about the container (or it was
+				// removed behind qwenlab's back).
+				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error})
+				return
+			}
 			time.Sleep(100 * time.Millisecond) // let the last log lines arrive
 			cancelRun(&ContainerExitError{Phase: phase.get(), State: st, Tail: cr.Tracker.Snapshot().Tail})
 		case <-watchCtx.Done():

@@ -52,6 +52,17 @@ func (e *ContainerExitError) Error() string {
 	return b.String()
 }
 
+// EngineLostError says qwenlab lost the Docker Engine (or the container vanished from it)
+// while the run went on: the measurements so far are kept, the container may still be there.
+type EngineLostError struct {
+	Phase  string
+	Detail string
+}
+
+func (e *EngineLostError) Error() string {
+	return fmt.Sprintf("lost the Docker Engine during %s (%s): the measurements so far are in the report; the container may still run: once the engine is back, run `qwenlab cleanup`", e.Phase, e.Detail)
+}
+
 // PhaseError records the phase a run failed in.
 type PhaseError struct {
 	Phase string
@@ -212,6 +223,10 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	if err != nil {
 		return inPhase("preflight", err)
 	}
+	gpuReq = preferCDI(gpuReq, info.CDIDevices)
+	if gpuReq.Kind == "cdi" && r.cfg.GPUs != gpuReq.String() {
+		r.progressf("the daemon advertises CDI devices: requesting %s", gpuReq)
+	}
 	if gpuReq.Kind != "none" && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
 		r.progressf("note: %s; the start will tell for sure", info.NVIDIAHint)
 	}
@@ -255,6 +270,32 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 		}
 	}
 	return r.checkSlow()
+}
+
+// preferCDI turns an nvidia-driver request into the CDI one when the daemon advertises the
+// matching CDI devices (Engine API ≥ 1.50 lists them): CDI is how current NVIDIA Container
+// Toolkits expose GPUs, and a daemon that lists them can satisfy it.
+func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
+	has := map[string]bool{}
+	for _, d := range cdi {
+		has[d] = true
+	}
+	switch req.Kind {
+	case "all":
+		if has["nvidia.com/gpu=all"] {
+			return docker.GPURequest{Kind: "cdi", DeviceIDs: []string{"nvidia.com/gpu=all"}}
+		}
+	case "devices":
+		var ids []string
+		for _, id := range req.DeviceIDs {
+			if !has["nvidia.com/gpu="+id] {
+				return req
+			}
+			ids = append(ids, "nvidia.com/gpu="+id)
+		}
+		return docker.GPURequest{Kind: "cdi", DeviceIDs: ids}
+	}
+	return req
 }
 
 // warnLeftovers warns about resources of earlier, crashed runs: they may hold the GPU.

@@ -339,3 +339,23 @@ func hasWarning(ws []string, sub string) bool {
 	}
 	return false
 }
+
+func TestPreferCDIWhenAdvertised(t *testing.T) {
+	cdi := []string{"nvidia.com/gpu=0", "nvidia.com/gpu=1", "nvidia.com/gpu=all"}
+	test := func(in string, advertised []string, want string) {
+		t.Helper()
+		req, err := docker.ParseGPUs(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := preferCDI(req, advertised).String(); got != want {
+			t.Errorf("preferCDI(%s) = %s, want %s", in, got, want)
+		}
+	}
+	test("all", cdi, "cdi:nvidia.com/gpu=all")
+	test("device=1", cdi, "cdi:nvidia.com/gpu=1")
+	test("device=0,2", cdi, "device=0,2") // gpu=2 not advertised: keep the nvidia driver
+	test("all", nil, "all")
+	test("2", cdi, "2")
+	test("none", cdi, "none")
+}
