@@ -336,16 +336,32 @@ func (s summary) warm() {
 	if !ok {
 		e2e = w.Summary
 	}
-	row("e2e", e2e, HumanSeconds)
-	for _, m := range []struct{ key, label string }{{MetricServer, "server"}, {MetricLag, "lag"}, {MetricQueue, "queue"}} {
-		if st, ok := w.Summaries[m.key]; ok {
-			row(m.label, st, HumanSeconds)
+	// The metric chosen with --metric leads; the others follow.
+	metrics := []struct{ key, label string }{{MetricE2E, "e2e"}, {MetricServer, "server"}, {MetricImage, "image"}, {MetricLag, "lag"}, {MetricQueue, "queue"}}
+	if w.Metric == "server" {
+		metrics[0], metrics[1] = metrics[1], metrics[0]
+	}
+	for i, m := range metrics {
+		st, ok := w.Summaries[m.key]
+		if m.key == MetricE2E {
+			st, ok = e2e, true
 		}
+		if !ok {
+			continue
+		}
+		label := m.label
+		if i == 0 && w.Metric != "" {
+			label += " *"
+		}
+		row(label, st, HumanSeconds)
 	}
 	if w.StepsPerSecond != nil {
 		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f it/s", v) })
 	}
 	tw.Flush()
+	if w.Metric != "" {
+		s.printf("  * the headline metric (--metric %s)\n", w.Metric)
+	}
 	for _, wn := range ciWarnings {
 		s.printf("  note: %s\n", oneLine(wn, 120))
 	}
