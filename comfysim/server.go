@@ -552,12 +552,7 @@ func (s *Server) handleGetQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := marshalPy(obj{{"queue_running", running}, {"queue_pending", pending}})
 	s.mu.Unlock()
-	if err != nil {
-		writeServerError(w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(b)
+	writeJSONBytes(w, b, err)
 }
 
 func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
@@ -624,12 +619,7 @@ func (s *Server) handleGetHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := marshalPy(out)
 	s.mu.Unlock()
-	if err != nil {
-		writeServerError(w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(b)
+	writeJSONBytes(w, b, err)
 }
 
 func (s *Server) handleGetHistoryID(w http.ResponseWriter, r *http.Request) {
@@ -641,12 +631,7 @@ func (s *Server) handleGetHistoryID(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := marshalPy(out)
 	s.mu.Unlock()
-	if err != nil {
-		writeServerError(w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(b)
+	writeJSONBytes(w, b, err)
 }
 
 func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request) {
@@ -973,4 +958,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		}
 		first = false
 	}
+}
+
+// writeJSONBytes answers with encoded JSON, or with the server's 500 when encoding failed.
+func writeJSONBytes(w http.ResponseWriter, b []byte, err error) {
+	if err != nil {
+		writeServerError(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(b)
 }
