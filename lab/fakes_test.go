@@ -27,6 +27,7 @@ type fakeEngine struct {
 	exit      chan docker.State // a value sent here ends the current container
 	images    map[string]docker.Image
 	stopped   map[string]chan struct{} // closed by Stop: ends that container's log stream
+	foreign   []docker.Resource        // left by other (crashed) runs
 }
 
 func newFakeEngine() *fakeEngine {
@@ -157,6 +158,9 @@ func (f *fakeEngine) ListLabelled(_ context.Context, runID string) ([]docker.Res
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []docker.Resource
+	if runID == "" {
+		out = append(out, f.foreign...)
+	}
 	for id := range f.live {
 		out = append(out, docker.Resource{Kind: "container", ID: id, RunID: "run1"})
 	}

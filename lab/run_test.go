@@ -359,3 +359,18 @@ func TestPreferCDIWhenAdvertised(t *testing.T) {
 	test("2", cdi, "2")
 	test("none", cdi, "none")
 }
+
+func TestWarnsAboutLeftoversOfCrashedRuns(t *testing.T) {
+	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
+	e.foreign = []docker.Resource{{Kind: "container", ID: "old1", RunID: "crashed42", State: "running"}}
+	rep, err := UpAndBench(context.Background(), testConfig(), testDeps(e, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasWarning(rep.Warnings, "crashed42") || !hasWarning(rep.Warnings, "qwenlab cleanup") {
+		t.Errorf("no warning about the crashed run's container: %q", rep.Warnings)
+	}
+	if !rep.Teardown.Removed {
+		t.Errorf("another run's leftovers count against this one: %+v", rep.Teardown)
+	}
+}
