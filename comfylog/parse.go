@@ -642,10 +642,7 @@ func stripPrefix(s string) string {
 			if !looksLikeStamp(in) && levelLen(in) != len(in) {
 				return s
 			}
-			s = t[end+1:]
-			if strings.HasPrefix(s, " ") {
-				s = s[1:]
-			}
+			s = strings.TrimPrefix(t[end+1:], " ")
 		case isDigit(t[0]):
 			n := stampLen(t)
 			if n == 0 {

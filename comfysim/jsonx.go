@@ -54,8 +54,6 @@ func (o obj) get(k string) (any, bool) {
 	return nil, false
 }
 
-func (o obj) has(k string) bool { _, ok := o.get(k); return ok }
-
 // set replaces the value of k in place or appends it.
 func (o *obj) set(k string, v any) {
 	for i := range *o {

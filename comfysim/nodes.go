@@ -26,20 +26,6 @@ type nodeDef struct {
 	run                                           func(rc *runCtx, in inputs) ([]any, obj, error)
 }
 
-func (d *nodeDef) inputSpec(name string) (*inputSpec, string) {
-	for i := range d.required {
-		if d.required[i].name == name {
-			return &d.required[i], "required"
-		}
-	}
-	for i := range d.optional {
-		if d.optional[i].name == name {
-			return &d.optional[i], "optional"
-		}
-	}
-	return nil, ""
-}
-
 func fixed(opts ...string) func(*Server) []string { return func(*Server) []string { return opts } }
 
 var (

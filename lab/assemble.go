@@ -405,12 +405,8 @@ func (r *run) logsSection(runErr error) report.Logs {
 			l.Tail = append(l.Tail, report.RedactString(line, secrets))
 		}
 	}
-	for _, pe := range snap.PromptExecuted {
-		l.PromptExecutedS = append(l.PromptExecutedS, pe)
-	}
-	for _, f := range snap.ImportFailures {
-		l.ImportFailures = append(l.ImportFailures, f)
-	}
+	l.PromptExecutedS = append(l.PromptExecutedS, snap.PromptExecuted...)
+	l.ImportFailures = append(l.ImportFailures, snap.ImportFailures...)
 	return l
 }
 
@@ -528,10 +524,3 @@ func (r *run) missing(rep *report.Report) map[string]string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func phasePtr(m map[string]float64, k string) *float64 {
-	if v, ok := m[k]; ok {
-		return &v
-	}
-	return nil
-}

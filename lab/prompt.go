@@ -89,5 +89,3 @@ func oneLine(s string) string {
 	}
 	return s
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -122,15 +122,6 @@ func (c *coldRun) add(name, source string, start, end time.Time) {
 	c.Spans = append(c.Spans, span{Name: name, Start: start, End: end, Source: source})
 }
 
-func (c *coldRun) phase(name string) (time.Duration, bool) {
-	for _, s := range c.Spans {
-		if s.Name == name && s.Parent == "" {
-			return s.End.Sub(s.Start), true
-		}
-	}
-	return 0, false
-}
-
 // run is the state of one up-and-bench or bench invocation.
 type run struct {
 	cfg  Config

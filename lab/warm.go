@@ -13,7 +13,6 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
-	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -291,5 +290,3 @@ func (cr *coldRun) phaseAt(t time.Time) string {
 	}
 	return "warm runs"
 }
-
-var _ = gpu.Summarize

@@ -11,7 +11,6 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files in testdata (not report.v1.golden.json)")
 
 func u64(v uint64) *uint64 { return &v }
-func iptr(v int) *int      { return &v }
 
 var t0 = time.Date(2026, 9, 10, 12, 0, 0, 0, time.UTC)
 
