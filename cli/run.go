@@ -240,7 +240,7 @@ func dialer(c *lab.Config) func(string) (lab.Comfy, error) {
 func attachGPU(deps *lab.Deps) func() {
 	m, err := gpu.Open()
 	if err != nil {
-		deps.GPUReason = err.Error()
+		deps.GPUReason = gpu.Reason(err)
 		return func() {}
 	}
 	deps.GPU = m

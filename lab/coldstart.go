@@ -260,7 +260,7 @@ func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
 		case strings.HasPrefix(n.ClassType, "SaveImage"):
 			name = "save"
 		case strings.HasSuffix(n.ClassType, "Loader") || strings.Contains(n.ClassType, "Loader"):
-			name = "load_node:" + n.ID
+			name = "loader:" + n.ClassType
 		case strings.Contains(n.ClassType, "TextEncode"):
 			name = "text_encode"
 		}

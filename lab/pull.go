@@ -52,6 +52,7 @@ func (r *run) resolveImage(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", ref)
 	}
 	r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Digest: repoDigest(ref, img.RepoDigests), Size: img.Size, Pulled: pulled}
+	r.imageCmd = img.Cmd
 	return ref, nil
 }
 

@@ -134,6 +134,7 @@ type run struct {
 
 	docker     *docker.Info
 	image      *report.ImageInfo
+	imageCmd   []string // the image's own CMD, which --comfy-arg extends
 	gpus       []gpu.Device
 	gpuReason  string
 	gpuIdx     []int
@@ -414,7 +415,8 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 	if r.image != nil && r.image.Simulator {
 		cmd = append([]string{"--listen", "0.0.0.0", "--port", strconv.Itoa(r.cfg.ContainerPort), "--models", "/models", "--profile", r.cfg.SimProfile}, r.cfg.ComfyArgs...)
 	} else if len(r.cfg.ComfyArgs) > 0 {
-		cmd = r.cfg.ComfyArgs
+		// Append to the image's CMD (the entrypoint stays): setting Cmd replaces it whole.
+		cmd = append(append([]string(nil), r.imageCmd...), r.cfg.ComfyArgs...)
 	}
 	hostIP := "127.0.0.1"
 	if r.cfg.PublishAll {

@@ -374,3 +374,22 @@ func TestWarnsAboutLeftoversOfCrashedRuns(t *testing.T) {
 		t.Errorf("another run's leftovers count against this one: %+v", rep.Teardown)
 	}
 }
+
+func TestComfyArgsExtendTheImageCommand(t *testing.T) {
+	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
+	e.images["comfy:1"] = docker.Image{Ref: "comfy:1", ID: "sha256:c", Cmd: []string{"python", "main.py", "--listen"}}
+	cfg := testConfig()
+	cfg.Image = "comfy:1"
+	cfg.GPUs = "all"
+	cfg.ComfyArgs = []string{"--highvram"}
+	if _, err := UpAndBench(context.Background(), cfg, testDeps(e, c)); err != nil {
+		t.Fatal(err)
+	}
+	s := e.specs[0]
+	if strings.Join(s.Cmd, " ") != "python main.py --listen --highvram" {
+		t.Errorf("Cmd = %q, want the image's CMD with --highvram appended", s.Cmd)
+	}
+	if s.GPUs.Kind != "all" || len(s.Mounts) != 0 {
+		t.Errorf("gpus %+v, mounts %+v", s.GPUs, s.Mounts)
+	}
+}
