@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,6 +125,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
 	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
 	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
+	memory := fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
 	fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
@@ -154,6 +156,13 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	}
 	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
 		return usagef("--gpus: %v", err)
+	}
+	if *memory != "" {
+		n, err := parseBytes(*memory)
+		if err != nil || n < 6<<20 {
+			return usagef("--memory %q: want a size of at least 6m, like 512m or 48g", *memory)
+		}
+		c.MemoryBytes = n
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return usagef("--port %d: between 1 and 65535 (0: a free one)", c.Port)
@@ -292,4 +301,26 @@ func checkDropCaches(c *lab.Config, euid int) error {
 		return usagef("--drop-caches: only root may evict files from the host's shared page cache (euid %d); run as root or leave it off", euid)
 	}
 	return nil
+}
+
+// parseBytes reads a size as Docker's --memory takes it: a number with an optional b, k, m
+// or g suffix (powers of 1024).
+func parseBytes(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "g"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "g")
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "m")
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "b"):
+		s = strings.TrimSuffix(s, "b")
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 || n*float64(mult) > 1<<50 {
+		return 0, fmt.Errorf("size %q", s)
+	}
+	return int64(n * float64(mult)), nil
 }

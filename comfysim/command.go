@@ -122,6 +122,7 @@ func (c Config) validate() error {
 // faults is the parsed --fault list.
 type faults struct {
 	crashStep, hangStep, dropWSStep int
+	memoryStep                      int // allocate host memory without bound from this step on
 	oomNode                         string
 	failStartup                     bool
 	slowStartup                     time.Duration
@@ -146,6 +147,8 @@ func parseFaults(list []string) (faults, error) {
 			f.hangStep, err = step()
 		case "drop-ws-at-step":
 			f.dropWSStep, err = step()
+		case "exhaust-memory-at-step":
+			f.memoryStep, err = step()
 		case "oom-at-node":
 			if !hasVal || val == "" {
 				err = fmt.Errorf("%w: --fault %s: want oom-at-node=ID", ErrUsage, spec)
@@ -204,7 +207,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.PostPromptStall, "post-prompt-stall", 0, "after a prompt, hold its remaining WebSocket messages this long (gc.collect)")
 	fs.DurationVar(&cfg.StallEvery, "stall-every", 10*time.Second, "at most one post-prompt stall per this interval")
 	fs.DurationVar(&cfg.StartupStall, "startup-stall", 0, "a quiet gap in the startup log")
-	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, fail-startup, slow-startup=DUR")
+	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, exhaust-memory-at-step=K (allocate host RAM until the kernel's OOM killer ends the process: run it only under a memory limit), fail-startup, slow-startup=DUR")
 	fs.StringArrayVar(&cfg.CustomNodeImportFailures, "custom-node-import-failure", nil, "log an IMPORT FAILED line for this custom node (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -590,6 +591,11 @@ func (rc *runCtx) step(value, maxv int) error {
 		<-rc.ctx.Done() // only reached when exit was replaced by a test hook
 		return rc.ctx.Err()
 	}
+	if f.memoryStep > 0 && st.steps == f.memoryStep {
+		s.logf("Requested to load QwenImage (simulated: allocating host memory until killed, --fault exhaust-memory-at-step=%d)", f.memoryStep)
+		exhaustMemory(rc.ctx)
+		return rc.ctx.Err()
+	}
 	if f.hangStep > 0 && st.steps == f.hangStep {
 		s.hub.hold()
 		<-rc.ctx.Done()
@@ -602,4 +608,18 @@ func (s *Server) unloadModels() {
 	s.mu.Lock()
 	clear(s.loaded)
 	s.mu.Unlock()
+}
+
+// exhaustMemory touches ever more memory, as a model load into a too-small cgroup does, until
+// the kernel's OOM killer ends the process (or ctx ends).
+func exhaustMemory(ctx context.Context) {
+	var hold [][]byte
+	for ctx.Err() == nil {
+		b := make([]byte, 16<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		hold = append(hold, b)
+	}
+	runtime.KeepAlive(hold)
 }

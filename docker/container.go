@@ -40,7 +40,8 @@ type Spec struct {
 	HostPort      int    // 0: an ephemeral port, read back by Inspect
 	Mounts        []Mount
 	GPUs          GPURequest
-	Init          bool // run the engine's init process as PID 1 (fast, clean stop)
+	Init          bool  // run the engine's init process as PID 1 (fast, clean stop)
+	MemoryBytes   int64 // memory limit (RAM, no extra swap); 0: none
 }
 
 // driverCapsEnv tells the NVIDIA container runtime which driver libraries
@@ -114,6 +115,13 @@ func createOptions(s Spec) (client.ContainerCreateOptions, error) {
 		return zero, err
 	}
 	hc.DeviceRequests = reqs
+	if s.MemoryBytes < 0 {
+		return zero, fmt.Errorf("memory limit %d: must not be negative", s.MemoryBytes)
+	}
+	if s.MemoryBytes > 0 {
+		hc.Memory = s.MemoryBytes
+		hc.MemorySwap = s.MemoryBytes // no swap on top: a limit the model must fit in RAM
+	}
 	if len(reqs) > 0 && reqs[0].Driver == "nvidia" && !slices.ContainsFunc(cfg.Env, func(e string) bool {
 		return strings.HasPrefix(e, driverCapsEnv+"=")
 	}) {

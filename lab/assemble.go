@@ -105,6 +105,9 @@ func (r *run) target() report.Target {
 		if r.cfg.ModelsDir != "" {
 			c["models"] = r.cfg.ModelsDir
 		}
+		if r.cfg.MemoryBytes > 0 {
+			c["memory_bytes"] = strconv.FormatInt(r.cfg.MemoryBytes, 10)
+		}
 	}
 	if r.plan != nil && r.plan.seed.Node != "" {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input

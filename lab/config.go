@@ -40,6 +40,7 @@ type Config struct {
 	ComfyArgs     []string
 	Init          bool
 	Keep          bool
+	MemoryBytes   int64 // --memory: the container's RAM limit, 0 = none
 
 	StartTimeout    time.Duration // create → HTTP ready
 	PromptTimeout   time.Duration // no message for this long during a prompt

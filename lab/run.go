@@ -434,6 +434,7 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 		Mounts:        mounts,
 		GPUs:          gpus,
 		Init:          r.cfg.Init,
+		MemoryBytes:   r.cfg.MemoryBytes,
 	}
 }
 
