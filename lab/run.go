@@ -184,6 +184,10 @@ func (r *run) warnf(format string, a ...any) {
 func UpAndBench(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
 	r := newRun(cfg, deps)
 	err := r.upAndBench(ctx)
+	// Slow steps explain failed runs too; only a run that otherwise passed fails on them.
+	if serr := r.checkSlow(); err == nil {
+		err = serr
+	}
 	r.close()
 	return r.assemble(err), err
 }
@@ -232,7 +236,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	if err != nil {
 		return inPhase("preflight", err)
 	}
-	defer cleanupModels()
+	r.closers = append(r.closers, cleanupModels) // after teardown: the container mounts them
 
 	spec := r.spec(ref, mounts, gpuReq)
 	stopGPU := r.startGPUSampler(ctx)
@@ -261,7 +265,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 			}
 		}
 	}
-	return r.checkSlow()
+	return nil
 }
 
 // preferCDI turns an nvidia-driver request into the CDI one when the daemon advertises the

@@ -285,7 +285,7 @@ func (cr *coldRun) phaseAt(t time.Time) string {
 	}
 	for _, s := range cr.Spans {
 		if s.Parent == "" && !t.Before(s.Start) && t.Before(s.End) {
-			return s.Name
+			return strings.TrimSuffix(phaseKey(s.Name), "_s") // the report's phase names
 		}
 	}
 	return "warm runs"
