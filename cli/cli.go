@@ -141,8 +141,8 @@ func newFlagSet(e *env, name, args string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: qwenlab %s %s\n\nFlags:\n%s", name, args, fs.FlagUsages())
+	fs.Usage = func() { // pflag calls it for --help only (ContinueOnError): asked for, so stdout
+		fmt.Fprintf(e.stdout, "Usage: qwenlab %s %s\n\nFlags:\n%s", name, args, fs.FlagUsages())
 	}
 	return fs
 }
@@ -151,8 +151,6 @@ func parse(fs *pflag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
 	if errors.Is(err, pflag.ErrHelp) {
-		fs.SetOutput(os.Stderr)
-		fs.Usage()
 		return err
 	}
 	if err != nil {
