@@ -9,6 +9,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/scenarios"
 )
 
 func qwenWorkflow(t *testing.T) comfy.Workflow {
@@ -391,5 +392,24 @@ func TestComfyArgsExtendTheImageCommand(t *testing.T) {
 	}
 	if s.GPUs.Kind != "all" || len(s.Mounts) != 0 {
 		t.Errorf("gpus %+v, mounts %+v", s.GPUs, s.Mounts)
+	}
+}
+
+func TestParamsInferredFromAUserWorkflow(t *testing.T) {
+	cfg := testConfig()
+	cfg.WorkflowPath = "../scenarios/workflows/qwen-image-t2i.json"
+	cfg.Params = map[string]string{"steps": "3", "prompt": "a lighthouse", "width": "256"}
+	p, err := newPlan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.seed != (scenarios.Target{Node: "3", Input: "seed"}) {
+		t.Errorf("seed target %+v", p.seed)
+	}
+	if p.wf["3"].Inputs["steps"] != comfyNumber("3") || p.wf["6"].Inputs["text"] != "a lighthouse" || p.wf["58"].Inputs["width"] != comfyNumber("256") {
+		t.Errorf("params not applied to the inferred inputs: %v", p.params)
+	}
+	if p.params["negative"] != "ugly, blurry, low quality" {
+		t.Errorf("negative prompt not found behind the sampler's negative input: %v", p.params)
 	}
 }

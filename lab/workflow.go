@@ -53,7 +53,7 @@ func newPlan(cfg Config) (*plan, error) {
 	p := &plan{wf: wf, params: map[string]any{}, models: cfg.Scenario.Models}
 	targets := cfg.Scenario.Params
 	if cfg.WorkflowPath != "" {
-		targets = nil // a user graph: only the seed is found automatically
+		targets = inferParams(wf) // a user graph: find the usual parameters from its sampler
 		p.models = nil
 	}
 	names := make([]string, 0, len(cfg.Params))
@@ -143,3 +143,63 @@ func (p *plan) withSeed(seed uint64) comfy.Workflow {
 
 // check validates the graph against the live server's /object_info.
 func (p *plan) check(info comfy.ObjectInfo) error { return comfy.Preflight(p.wf, info) }
+
+// inferParams finds the usual named parameters in a user's workflow by following its sampler
+// (the first KSampler-like node by id): seed, steps, cfg on the sampler; width and height on
+// the node behind latent_image; prompt and negative on the text nodes behind positive and
+// negative. Only literal inputs are offered.
+func inferParams(wf comfy.Workflow) map[string]scenarios.Target {
+	out := map[string]scenarios.Target{}
+	literal := func(id, input string) bool {
+		n, ok := wf[id]
+		if !ok {
+			return false
+		}
+		v, ok := n.Inputs[input]
+		if !ok {
+			return false
+		}
+		_, _, link := comfy.IsLink(v)
+		return !link
+	}
+	put := func(name, id, input string) {
+		if _, done := out[name]; !done && literal(id, input) {
+			out[name] = scenarios.Target{Node: id, Input: input}
+		}
+	}
+	ids := make([]string, 0, len(wf))
+	for id := range wf {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if !isSampler(wf[id].ClassType) {
+			continue
+		}
+		put("seed", id, "seed")
+		put("seed", id, "noise_seed")
+		put("steps", id, "steps")
+		put("cfg", id, "cfg")
+		follow := func(input string) string {
+			src, _, ok := comfy.IsLink(wf[id].Inputs[input])
+			if !ok {
+				return ""
+			}
+			return src
+		}
+		if src := follow("latent_image"); src != "" {
+			put("width", src, "width")
+			put("height", src, "height")
+		}
+		if src := follow("positive"); src != "" {
+			put("prompt", src, "text")
+			put("prompt", src, "prompt")
+		}
+		if src := follow("negative"); src != "" {
+			put("negative", src, "text")
+			put("negative", src, "prompt")
+		}
+		break
+	}
+	return out
+}
