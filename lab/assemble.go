@@ -331,9 +331,11 @@ func (r *run) gpuSection() report.GPUSection {
 		return g
 	}
 	all := gpu.Summarize(samples, time.Time{}, time.Time{})
-	if peaks, ok := r.accountingPeaks(samples); ok {
+	peaks, ok := r.accountingPeaks(samples)
+	if ok {
 		all = all.WithAccountingPeaks(peaks)
 	}
+	g.Processes = r.processes(samples, peaks)
 	g.VRAMPeakBytes = &all.VRAMPeak
 	g.PeakSource = all.PeakSource
 	g.UtilMeanPct = ptr(all.UtilMean)

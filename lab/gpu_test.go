@@ -136,6 +136,9 @@ func TestGPUSectionFromTwoGPUs(t *testing.T) {
 	if g.PeakSource != "accounting" || g.VRAMPeakBytes == nil || *g.VRAMPeakBytes != 8.6e9 {
 		t.Errorf("peak: %v from %q, want 8.6e9 from accounting", deref(g.VRAMPeakBytes), g.PeakSource)
 	}
+	if len(g.Processes) != 1 || g.Processes[0] != (report.GPUProcess{PID: 4242, VRAMPeakBytes: 8.6e9, Source: "accounting"}) {
+		t.Errorf("processes %+v, want only the container's PID 4242 with its accounted peak", g.Processes)
+	}
 
 	type want struct {
 		n                       int
@@ -206,6 +209,9 @@ func TestGPUSectionSampledPeakWithoutAccounting(t *testing.T) {
 	g := gpuFakeRun(t, f).assemble(nil).GPU
 	if g.PeakSource != "sampled" || deref(g.VRAMPeakBytes) != 8e9 {
 		t.Errorf("peak %d from %q, want the sampled 8e9", deref(g.VRAMPeakBytes), g.PeakSource)
+	}
+	if len(g.Processes) != 1 || g.Processes[0] != (report.GPUProcess{PID: 4242, VRAMPeakBytes: 7.5e9, Source: "sampled"}) {
+		t.Errorf("processes %+v, want PID 4242 with its sampled peak 7.5e9", g.Processes)
 	}
 }
 

@@ -325,6 +325,16 @@ type GPUSection struct {
 	Series []GPUSeries `json:"samples"`
 	// Samples is how many samples were taken.
 	Samples int `json:"sample_count"`
+	// Processes are the container's processes that used the GPUs (PIDs as the host sees
+	// them), with their VRAM peak: from NVML accounting where it is on, else sampled.
+	Processes []GPUProcess `json:"processes,omitempty"`
+}
+
+// GPUProcess is one process of the container on the GPUs.
+type GPUProcess struct {
+	PID           uint32 `json:"pid"`
+	VRAMPeakBytes uint64 `json:"vram_peak_bytes"`
+	Source        string `json:"source"` // "accounting" or "sampled"
 }
 
 // GPUPhase is the GPU during one phase of the run ("startup", "first_prompt", "warm", ...).
