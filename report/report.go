@@ -326,7 +326,8 @@ type GPUSection struct {
 	// Samples is how many samples were taken.
 	Samples int `json:"sample_count"`
 	// Processes are the container's processes that used the GPUs (PIDs as the host sees
-	// them), with their VRAM peak: from NVML accounting where it is on, else sampled.
+	// them; for a url target, every process seen on the GPUs during the run), with their VRAM
+	// peak: from NVML accounting where it is on, else sampled.
 	Processes []GPUProcess `json:"processes,omitempty"`
 }
 
