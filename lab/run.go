@@ -442,14 +442,5 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 	}
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+// humanBytes shows a byte count in progress lines (negative counts as 0).
+func humanBytes(n int64) string { return report.HumanBytes(uint64(max(n, 0))) }
