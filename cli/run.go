@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -198,7 +199,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 			if err != nil {
 				return "", fmt.Errorf("find qwenlab's own executable: %w", err)
 			}
-			return dc.SimImage(ctx, exe, e.stderr)
+			// QWENLAB_SIM_REPO names the repository of the simulator images (default
+			// qwenlab-sim): tests keep theirs apart from a user's cached image.
+			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, e.stderr)
 		},
 	}
 	closeGPU := attachGPU(&deps)

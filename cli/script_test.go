@@ -56,10 +56,15 @@ func qexit() {
 
 // passEnv are the variables a script inherits from the test's environment (testscript starts
 // from an empty one).
-var passEnv = []string{"DOCKER_HOST", "DOCKER_API_VERSION", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "QWENLAB_REQUIRE_DOCKER"}
+var passEnv = []string{"DOCKER_HOST", "DOCKER_API_VERSION", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "QWENLAB_REQUIRE_DOCKER", "QWENLAB_SIM_REPO"}
+
+// simRepo keeps the scripts' simulator image apart from a user's cached qwenlab-sim image:
+// building one removes older tags of its repository, and the test removes its own at the end.
+const simRepo = "qwenlab-sim-clitest"
 
 func TestScripts(t *testing.T) {
 	dockerUp := dockerReachable(t)
+	t.Setenv("QWENLAB_SIM_REPO", simRepo)
 	if dockerUp {
 		// Build the simulator image once, before the scripts run in parallel: every script's
 		// qwenlab is a byte-identical copy of this binary, so they all find it by its hash.
@@ -128,9 +133,18 @@ func prebuildSimImage(t *testing.T) {
 		t.Fatalf("own executable: %v", err)
 	}
 	var progress bytes.Buffer
-	if _, err := dc.SimImage(ctx, exe, &progress); err != nil {
+	ref, err := dc.SimImageIn(ctx, simRepo, exe, &progress)
+	if err != nil {
 		t.Fatalf("build the simulator image: %v\n%s", err, progress.String())
 	}
+	t.Cleanup(func() {
+		dc, err := docker.New(context.Background())
+		if err != nil {
+			return
+		}
+		defer dc.Close()
+		dc.RemoveImage(context.Background(), ref)
+	})
 }
 
 // engine opens a moby client for the helper commands; they check Docker independently of
