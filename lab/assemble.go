@@ -418,12 +418,9 @@ func (r *run) logsSection(runErr error) report.Logs {
 // runWarnings are the warnings that come from looking at the measurements as a whole.
 func (r *run) runWarnings() []string {
 	var w []string
-	invalid, flagged, failed := 0, 0, 0
+	invalid, flagged := 0, 0
 	for _, pr := range r.warm {
-		switch {
-		case pr.Err != nil:
-			failed++
-		case pr.Invalid != "":
+		if pr.Err == nil && pr.Invalid != "" {
 			invalid++
 		}
 		if pr.Flagged {
@@ -443,10 +440,12 @@ func (r *run) runWarnings() []string {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
 	}
 	if len(r.gpuSamples) > 0 {
-		all := gpu.Summarize(r.gpuSamples, time.Time{}, time.Time{})
-		util := all.UtilMean
+		// Saturation is judged on the GPUs the workload used: an idle one exposed by
+		// --gpus all must not make a busy one look starved.
+		used := r.workloadSamples(r.gpuSamples)
+		util := gpu.Summarize(used, time.Time{}, time.Time{}).UtilMean
 		if n := len(r.warm); n > 0 {
-			util = gpu.Summarize(r.gpuSamples, r.warm[0].Res.Submit, r.warm[n-1].Res.End).UtilMean
+			util = gpu.Summarize(used, r.warm[0].Res.Submit, r.warm[n-1].Res.End).UtilMean
 		}
 		var vram uint64
 		if len(r.colds) > 0 && r.colds[0].First != nil {
@@ -454,7 +453,6 @@ func (r *run) runWarnings() []string {
 		}
 		w = append(w, gpu.Warnings(gpu.Summary{VRAMPeak: vram}, r.modelBytes, util)...)
 	}
-	_ = failed
 	return w
 }
 

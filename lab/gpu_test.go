@@ -199,8 +199,10 @@ func TestGPUSectionFromTwoGPUs(t *testing.T) {
 	if !strings.Contains(offload, "8.0 GB") || !strings.Contains(offload, "20.0 GB") {
 		t.Errorf("offloading warning %q, want VRAM after first prompt 8.0 GB against 20.0 GB of model files (warnings %q)", offload, rep.Warnings)
 	}
-	if !strings.Contains(saturated, "35%") {
-		t.Errorf("saturation warning %q, want the warm runs' mean utilisation 35%% (warnings %q)", saturated, rep.Warnings)
+	// Judged on GPU 0, which the container's process used (70 % during the warm runs); the
+	// idle GPU 1 that --gpus all also exposed would dilute it to 35 %.
+	if !strings.Contains(saturated, "70%") {
+		t.Errorf("saturation warning %q, want GPU 0's mean utilisation during the warm runs, 70%% (warnings %q)", saturated, rep.Warnings)
 	}
 }
 

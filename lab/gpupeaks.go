@@ -63,3 +63,27 @@ func (r *run) processes(samples []gpu.Sample, accounted map[uint32]uint64) []rep
 	}
 	return out
 }
+
+// workloadSamples keeps the samples of the GPUs on which the workload's processes appeared;
+// all of them when no process was seen (no per-process data, or a url target's idle GPUs).
+func (r *run) workloadSamples(samples []gpu.Sample) []gpu.Sample {
+	pids := r.containerPIDs(samples)
+	used := map[int]bool{}
+	for _, s := range samples {
+		for _, pid := range pids {
+			if _, ok := s.ProcVRAM[pid]; ok {
+				used[s.Index] = true
+			}
+		}
+	}
+	if len(used) == 0 {
+		return samples
+	}
+	var out []gpu.Sample
+	for _, s := range samples {
+		if used[s.Index] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
