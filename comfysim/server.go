@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -561,22 +562,19 @@ func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
 		writeServerError(w)
 		return
 	}
+	clear, ids := clearDelete(jd)
 	s.mu.Lock()
-	if c, ok := jd.get("clear"); ok && truthy(c) {
+	if clear {
 		s.pending = nil
 		s.broadcastStatusLocked()
 	}
-	if d, ok := jd.get("delete"); ok {
-		if ids, ok := d.([]any); ok {
-			for _, id := range ids {
-				for i, it := range s.pending {
-					if it.id == pyStrValue(id) {
-						s.pending = append(s.pending[:i], s.pending[i+1:]...)
-						heapify(s.pending)
-						s.broadcastStatusLocked()
-						break
-					}
-				}
+	for _, id := range ids {
+		for i, it := range s.pending {
+			if it.id == id {
+				s.pending = append(s.pending[:i], s.pending[i+1:]...)
+				heapify(s.pending)
+				s.broadcastStatusLocked()
+				break
 			}
 		}
 	}
@@ -586,23 +584,11 @@ func (s *Server) handlePostQueue(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleGetHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	maxItems := -1
-	if v := q.Get("max_items"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeServerError(w)
-			return
-		}
-		maxItems = n
-	}
-	offset := -1
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeServerError(w)
-			return
-		}
-		offset = n
+	maxItems, err1 := queryInt(q.Get("max_items"))
+	offset, err2 := queryInt(q.Get("offset"))
+	if err1 != nil || err2 != nil {
+		writeServerError(w) // aiohttp's int() raises: a 500, as the real server answers
+		return
 	}
 	s.mu.Lock()
 	if offset < 0 && maxItems >= 0 {
@@ -640,25 +626,16 @@ func (s *Server) handlePostHistory(w http.ResponseWriter, r *http.Request) {
 		writeServerError(w)
 		return
 	}
+	clear, ids := clearDelete(jd)
 	s.mu.Lock()
-	if c, ok := jd.get("clear"); ok && truthy(c) {
+	if clear {
 		s.history = map[string]obj{}
 		s.historyOrder = nil
 	}
-	if d, ok := jd.get("delete"); ok {
-		if ids, ok := d.([]any); ok {
-			for _, idv := range ids {
-				id := pyStrValue(idv)
-				if _, ok := s.history[id]; ok {
-					delete(s.history, id)
-					for i, x := range s.historyOrder {
-						if x == id {
-							s.historyOrder = append(s.historyOrder[:i], s.historyOrder[i+1:]...)
-							break
-						}
-					}
-				}
-			}
+	for _, id := range ids {
+		if _, ok := s.history[id]; ok {
+			delete(s.history, id)
+			s.historyOrder = slices.DeleteFunc(s.historyOrder, func(x string) bool { return x == id })
 		}
 	}
 	s.mu.Unlock()
@@ -968,4 +945,28 @@ func writeJSONBytes(w http.ResponseWriter, b []byte, err error) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(b)
+}
+
+// clearDelete reads the body POST /queue and POST /history share: {"clear": true} and/or
+// {"delete": [ids]}.
+func clearDelete(jd obj) (clear bool, ids []string) {
+	if c, ok := jd.get("clear"); ok && truthy(c) {
+		clear = true
+	}
+	if d, ok := jd.get("delete"); ok {
+		if list, ok := d.([]any); ok {
+			for _, id := range list {
+				ids = append(ids, pyStrValue(id))
+			}
+		}
+	}
+	return clear, ids
+}
+
+// queryInt reads an optional integer query parameter; -1 when absent.
+func queryInt(v string) (int, error) {
+	if v == "" {
+		return -1, nil
+	}
+	return strconv.Atoi(v)
 }

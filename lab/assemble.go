@@ -69,7 +69,7 @@ func (r *run) assemble(runErr error) *report.Report {
 		if errors.Is(runErr, context.Canceled) {
 			phase += " (interrupted)"
 		}
-		rep.Error = &report.ErrorInfo{Phase: phase, Message: report.RedactString(runErr.Error(), report.SecretValues(r.cfg.Env))}
+		rep.Error = &report.ErrorInfo{Phase: phase, Message: report.RedactString(runErr.Error(), r.secrets)}
 	}
 	return rep
 }
@@ -263,7 +263,7 @@ func (r *run) toRun(pr *promptRun) report.Run {
 		Invalid:   pr.Invalid,
 	}
 	if pr.Err != nil {
-		run.Error = report.RedactString(pr.Err.Error(), report.SecretValues(r.cfg.Env))
+		run.Error = report.RedactString(pr.Err.Error(), r.secrets)
 		var ee *comfy.ExecutionError
 		if errors.As(pr.Err, &ee) {
 			run.ErrorNode = ee.NodeID
@@ -405,9 +405,9 @@ func (r *run) logsSection(runErr error) report.Logs {
 		if runErr == nil {
 			tail = lastN(tail, 20)
 		}
-		secrets := report.SecretValues(r.cfg.Env)
+
 		for _, line := range tail {
-			l.Tail = append(l.Tail, report.RedactString(line, secrets))
+			l.Tail = append(l.Tail, report.RedactString(line, r.secrets))
 		}
 	}
 	l.PromptExecutedS = append(l.PromptExecutedS, snap.PromptExecuted...)
@@ -439,17 +439,20 @@ func (r *run) runWarnings() []string {
 	if len(r.warm) > 0 && len(r.warm) < 6 {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
 	}
-	if len(r.gpuSamples) > 0 {
+	r.mu.Lock()
+	samples := append([]gpu.Sample(nil), r.gpuSamples...)
+	r.mu.Unlock()
+	if len(samples) > 0 {
 		// Saturation is judged on the GPUs the workload used: an idle one exposed by
 		// --gpus all must not make a busy one look starved.
-		used := r.workloadSamples(r.gpuSamples)
+		used := r.workloadSamples(samples)
 		util := gpu.Summarize(used, time.Time{}, time.Time{}).UtilMean
 		if n := len(r.warm); n > 0 {
 			util = gpu.Summarize(used, r.warm[0].Res.Submit, r.warm[n-1].Res.End).UtilMean
 		}
 		var vram uint64
 		if len(r.colds) > 0 && r.colds[0].First != nil {
-			vram = gpu.Summarize(r.gpuSamples, r.colds[0].First.Res.Submit, r.colds[0].First.Res.End).VRAMPeak
+			vram = gpu.Summarize(samples, r.colds[0].First.Res.Submit, r.colds[0].First.Res.End).VRAMPeak
 		}
 		w = append(w, gpu.Warnings(gpu.Summary{VRAMPeak: vram}, r.modelBytes, util)...)
 	}

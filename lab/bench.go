@@ -42,7 +42,7 @@ func (r *run) bench(ctx context.Context) (err error) {
 	}
 	stopGPU := r.startGPUSampler(ctx)
 	defer stopGPU()
-	return r.warmPhase(ctx, c, ctx)
+	return r.warmPhase(ctx, c)
 }
 
 func isLoopbackURL(s string) bool {

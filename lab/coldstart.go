@@ -134,7 +134,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error})
 				return
 			}
-			time.Sleep(100 * time.Millisecond) // let the last log lines arrive
+			cr.drainLogs(time.Second) // the stream ends with the container: keep its last lines
 			cancelRun(&ContainerExitError{Phase: phase.get(), State: st, Tail: cr.Tracker.Snapshot().Tail})
 		case <-watchCtx.Done():
 		}
@@ -149,12 +149,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	if !st.Running && !st.FinishedAt.IsZero() {
 		// It already died: say so with its exit code and last lines, as the exit watcher would.
-		if cr.logsDone != nil {
-			select {
-			case <-cr.logsDone:
-			case <-time.After(time.Second):
-			}
-		}
+		cr.drainLogs(time.Second)
 		return nil, cr, inPhase("start", &ContainerExitError{Phase: "startup", State: st, Tail: cr.Tracker.Snapshot().Tail})
 	}
 	if st.HostPort == 0 {

@@ -242,18 +242,24 @@ func (f *gpuFakeLive) Sample(indexes []int) ([]gpu.Sample, error) {
 	return out, nil
 }
 
-func TestUpAndBenchSamplesTheContainersGPUs(t *testing.T) {
+// upAndBenchWithLiveGPU runs a whole fake run with --gpus gpus and the live two-GPU fake.
+func upAndBenchWithLiveGPU(t *testing.T, gpus string) (*fakeEngine, *report.Report) {
+	t.Helper()
 	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
 	cfg := testConfig()
-	cfg.GPUs = "device=1"
+	cfg.GPUs = gpus
 	cfg.GPUInterval = 2 * time.Millisecond
-	f := &gpuFakeLive{gpuFakeGPU: gpuFakeGPU{accounting: true}, engine: e}
 	deps := testDeps(e, c)
-	deps.GPU, deps.GPUReason = f, ""
+	deps.GPU, deps.GPUReason = &gpuFakeLive{gpuFakeGPU: gpuFakeGPU{accounting: true}, engine: e}, ""
 	rep, err := UpAndBench(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatalf("UpAndBench: %v", err)
 	}
+	return e, rep
+}
+
+func TestUpAndBenchSamplesTheContainersGPUs(t *testing.T) {
+	e, rep := upAndBenchWithLiveGPU(t, "device=1")
 	g := rep.GPU
 	if !g.Available || g.Samples == 0 || len(rep.Host.GPUs) != 2 {
 		t.Fatalf("gpu section %+v, host GPUs %d", g, len(rep.Host.GPUs))
@@ -268,23 +274,13 @@ func TestUpAndBenchSamplesTheContainersGPUs(t *testing.T) {
 	if g.PeakSource != "sampled" || deref(g.VRAMPeakBytes) != 5e8 {
 		t.Errorf("peak %d from %q, want GPU 1's sampled 5e8", deref(g.VRAMPeakBytes), g.PeakSource)
 	}
-	if s := e.specs[0].GPUs; s.Kind == "none" {
+	if s := e.specs[0].GPUs; s.Kind != "devices" || len(s.DeviceIDs) != 1 || s.DeviceIDs[0] != "1" {
 		t.Errorf("container spec GPUs %+v, want device 1 passed through", s)
 	}
 }
 
 func TestUpAndBenchAccountingPeakOfTheContainer(t *testing.T) {
-	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
-	cfg := testConfig()
-	cfg.GPUs = "all"
-	cfg.GPUInterval = 2 * time.Millisecond
-	f := &gpuFakeLive{gpuFakeGPU: gpuFakeGPU{accounting: true}, engine: e}
-	deps := testDeps(e, c)
-	deps.GPU, deps.GPUReason = f, ""
-	rep, err := UpAndBench(context.Background(), cfg, deps)
-	if err != nil {
-		t.Fatalf("UpAndBench: %v", err)
-	}
+	_, rep := upAndBenchWithLiveGPU(t, "all")
 	g := rep.GPU
 	if g.PeakSource != "accounting" || deref(g.VRAMPeakBytes) != 8.6e9 || len(g.Series) != 2 {
 		t.Errorf("peak %d from %q over %d series, want 8.6e9 from accounting over 2", deref(g.VRAMPeakBytes), g.PeakSource, len(g.Series))

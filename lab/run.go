@@ -122,6 +122,18 @@ func (c *coldRun) add(name, source string, start, end time.Time) {
 	c.Spans = append(c.Spans, span{Name: name, Start: start, End: end, Source: source})
 }
 
+// drainLogs waits (at most d) for the container's log stream to end, which it does once the
+// container has stopped, so the last lines are in the tracker.
+func (c *coldRun) drainLogs(d time.Duration) {
+	if c.logsDone == nil {
+		return
+	}
+	select {
+	case <-c.logsDone:
+	case <-time.After(d):
+	}
+}
+
 // run is the state of one up-and-bench or bench invocation.
 type run struct {
 	cfg  Config
@@ -152,6 +164,7 @@ type run struct {
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
+	secrets  []string // --env values to redact everywhere
 
 	mu         sync.Mutex
 	gpuSamples []gpu.Sample
@@ -165,7 +178,7 @@ func newRun(cfg Config, deps Deps) *run {
 	if deps.Progress == nil {
 		deps.Progress = io.Discard
 	}
-	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now()}
+	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
 }
 
 func (r *run) progressf(format string, a ...any) {
@@ -251,7 +264,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 		r.pageCache = append(r.pageCache, pc)
 		c, cr, err := r.coldStart(ctx, i, spec)
 		if err == nil && i == n-1 {
-			err = r.warmPhase(ctx, c, cr.runCtx)
+			err = r.warmPhase(cr.runCtx, c)
 		}
 		if c != nil {
 			c.Close()

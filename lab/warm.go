@@ -18,27 +18,25 @@ import (
 
 // warmPhase sends the warmups and the measured runs, each with its own seed so ComfyUI's
 // execution cache never serves a result.
-func (r *run) warmPhase(ctx context.Context, c Comfy, runCtx context.Context) error {
-	if runCtx == nil {
-		runCtx = ctx
-	}
+// ctx ends with the run (Ctrl-C) or with the container (its cause says why).
+func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	for i := 0; i < r.cfg.Warmup; i++ {
-		pr := r.runPrompt(runCtx, c, "warmup", i)
+		pr := r.runPrompt(ctx, c, "warmup", i)
 		r.warmups = append(r.warmups, pr)
 		r.progressf("warmup %d/%d: %s", i+1, r.cfg.Warmup, describe(pr))
 		if pr.Err != nil && r.stopsRun(pr) {
-			return inPhase("warmup", causeOr(runCtx, pr.Err))
+			return inPhase("warmup", causeOr(ctx, pr.Err))
 		}
 	}
 	failed := 0
 	for i := 0; i < r.cfg.Runs; i++ {
-		pr := r.runPrompt(runCtx, c, "warm", i)
+		pr := r.runPrompt(ctx, c, "warm", i)
 		r.warm = append(r.warm, pr)
 		r.progressf("run %d/%d: %s", i+1, r.cfg.Runs, describe(pr))
 		if pr.Err != nil {
 			failed++
-			if r.stopsRun(pr) || runCtx.Err() != nil {
-				return inPhase("warm runs", causeOr(runCtx, pr.Err))
+			if r.stopsRun(pr) || ctx.Err() != nil {
+				return inPhase("warm runs", causeOr(ctx, pr.Err))
 			}
 		}
 	}
@@ -53,12 +51,12 @@ func describe(pr *promptRun) string {
 	if pr.Err != nil {
 		return "failed: " + oneLine(pr.Err.Error())
 	}
-	s := fmt.Sprintf("e2e %s", fmtDur(res.E2E()))
+	s := fmt.Sprintf("e2e %s", report.HumanSeconds(res.E2E().Seconds()))
 	if srv, ok := res.Server(); ok {
-		s += fmt.Sprintf(", server %s", fmtDur(srv))
+		s += fmt.Sprintf(", server %s", report.HumanSeconds(srv.Seconds()))
 	}
 	if pr.Flagged {
-		s += fmt.Sprintf(", delivery lag %s (flagged)", fmtDur(pr.Lag))
+		s += fmt.Sprintf(", delivery lag %s (flagged)", report.HumanSeconds(pr.Lag.Seconds()))
 	}
 	if res.Recovered {
 		s += " (recovered from /history after the WebSocket dropped)"
@@ -67,13 +65,6 @@ func describe(pr *promptRun) string {
 		s += " — invalid: " + pr.Invalid
 	}
 	return s
-}
-
-func fmtDur(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%.3fs", d.Seconds())
 }
 
 // teardownContainer stops and removes one container on a context of its own: it runs after
@@ -86,12 +77,7 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
-	if cr.logsDone != nil {
-		select {
-		case <-cr.logsDone:
-		case <-time.After(2 * time.Second):
-		}
-	}
+	cr.drainLogs(2 * time.Second)
 	if cr.cancel != nil {
 		cr.cancel()
 	}
@@ -211,13 +197,13 @@ func (r *run) logSaver() func(docker.LogLine) {
 		return nil
 	}
 	w := bufio.NewWriter(f)
-	secrets := report.SecretValues(r.cfg.Env)
+
 	var mu sync.Mutex
 	r.closers = append(r.closers, func() { mu.Lock(); w.Flush(); f.Close(); mu.Unlock() })
 	return func(l docker.LogLine) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(w, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, report.RedactString(l.Text, secrets))
+		fmt.Fprintf(w, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, report.RedactString(l.Text, r.secrets))
 	}
 }
 
