@@ -20,11 +20,12 @@ import (
 
 // Exit codes.
 const (
-	ExitOK          = 0
-	ExitError       = 1
-	ExitUsage       = 2
-	ExitThreshold   = 3
-	ExitInterrupted = 130
+	ExitOK           = 0
+	ExitError        = 1
+	ExitUsage        = 2
+	ExitThreshold    = 3
+	ExitNothingValid = 4 // the run went through, but no measurement is valid
+	ExitInterrupted  = 130
 )
 
 // usageError is bad input on the command line: exit 2.
@@ -120,11 +121,16 @@ func exitCode(ctx context.Context, stderr io.Writer, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, errThreshold):
 		return ExitThreshold
+	case errors.Is(err, errNothingValid):
+		return ExitNothingValid
 	}
 	return ExitError
 }
 
-var errThreshold = errors.New("threshold")
+var (
+	errThreshold    = errors.New("threshold")
+	errNothingValid = errors.New("ran, but measured nothing valid")
+)
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "qwenlab: a lab tool for ComfyUI + Qwen-Image on GPU boxes")
@@ -133,7 +139,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nRun 'qwenlab COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed, 130 interrupted.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed,\n            4 ran but measured nothing valid, 130 interrupted.")
 }
 
 // newFlagSet makes a GNU-style flag set whose errors become usage errors.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,7 +41,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
 	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
-	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
+	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (a regular file is replaced atomically, a symlink's target too; a device or FIFO is streamed into; - is stdout)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
 	fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
@@ -59,6 +60,9 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	if c.Warmup < 0 {
 		return usagef("--warmup %d: must be 0 or more", c.Warmup)
 	}
+	if c.Warmup > 100000 {
+		return usagef("--warmup %d: at most 100000", c.Warmup)
+	}
 	if c.PromptTimeout <= 0 {
 		return usagef("--prompt-timeout %s: must be positive", c.PromptTimeout)
 	}
@@ -73,11 +77,7 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	}
 	s, err := scenarios.Lookup(f.scenario)
 	if err != nil {
-		var fe *scenarios.FileError
-		if errors.As(err, &fe) {
-			return err // a file's content: exit 1
-		}
-		return usagef("--scenario: %v", err)
+		return usagef("--scenario: %v", err) // an unknown name, or a file that is not a scenario
 	}
 	c.Scenario = s
 	c.Params = map[string]string{}
@@ -86,7 +86,22 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		if !ok || k == "" {
 			return usagef("--set %q: want NAME=VALUE, e.g. --set steps=20", kv)
 		}
-		c.Params[k] = v
+		nv, err := setValue(k, v)
+		if err != nil {
+			return err
+		}
+		if k == "seed" { // the base seed: every prompt gets its own from it
+			seed, _ := strconv.ParseUint(nv, 10, 64)
+			if fs.Changed("seed") && seed != c.Seed {
+				return usagef("--set seed=%s and --seed %d disagree: give the base seed once", v, c.Seed)
+			}
+			c.Seed = seed
+			continue
+		}
+		c.Params[k] = nv
+	}
+	if err := lab.CheckPlan(*c); err != nil {
+		return usagef("%v", err)
 	}
 	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
 		bud, err := comfylog.ParseBudget(b)
@@ -95,15 +110,49 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	if f.out != "" {
-		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
-			return usagef("--out %s: is a directory; give a file name", f.out)
-		}
-		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
-			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+	prompts := uint64(c.Runs) + uint64(c.Warmup) + 1000 // 1000: at most one first prompt per cold start
+	if c.Seed > math.MaxUint64-prompts {
+		return usagef("--seed %d: every prompt gets the next seed and they would pass 18446744073709551615; give a smaller base seed", c.Seed)
+	}
+	if f.out != "-" {
+		if err := checkOutFile("--out", f.out); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkOutFile checks, before anything runs, that a file flag names a place a file can be
+// written: not a folder, in a folder that exists.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("%s %s: is a directory; give a file name", flag, path)
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return usagef("%s %s: folder %s does not exist", flag, path, filepath.Dir(path))
+	}
+	return nil
+}
+
+// samePath reports whether a and b name the same file (through links too), or would.
+func samePath(a, b string) bool {
+	if ra, err := report.ResolveLink(a); err == nil {
+		a = ra
+	}
+	if rb, err := report.ResolveLink(b); err == nil {
+		b = rb
+	}
+	sa, erra := os.Stat(a)
+	sb, errb := os.Stat(b)
+	if erra == nil && errb == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, _ := filepath.Abs(a)
+	ab, _ := filepath.Abs(b)
+	return aa == ab
 }
 
 func upAndBench(ctx context.Context, e *env, args []string) error {
@@ -139,6 +188,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	}
 	if err := f.validate(fs); err != nil {
 		return err
+	}
+	if err := checkOutFile("--save-logs", c.SaveLogs); err != nil {
+		return err
+	}
+	if c.SaveLogs != "" && f.out != "" && f.out != "-" && samePath(c.SaveLogs, f.out) {
+		return usagef("--save-logs %s and --out %s are the same file: the report would overwrite the logs; give two names", c.SaveLogs, f.out)
 	}
 	if c.ColdStarts < 1 || c.ColdStarts > 1000 {
 		return usagef("--cold-starts %d: between 1 and 1000", c.ColdStarts)
@@ -263,29 +318,82 @@ func attachGPU(deps *lab.Deps) func() {
 // returns the run's error.
 func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	var werr error
-	if f.out != "" && rep != nil {
-		if werr = report.Write(f.out, rep); werr != nil {
-			var we *report.WriteError
-			if errors.As(werr, &we) && len(we.Data) > 0 {
-				fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
+	summary := e.stdout
+	if f.out == "-" { // the report is the result on stdout; the summary moves to stderr
+		summary = e.stderr
+	}
+	if rep != nil {
+		switch f.out {
+		case "":
+		case "-":
+			b, err := report.Marshal(rep)
+			if err == nil {
+				_, err = e.stdout.Write(b)
 			}
-		} else {
-			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
+			werr = err
+		default:
+			where, err := report.WriteTo(f.out, rep)
+			if werr = err; werr != nil {
+				var we *report.WriteError
+				if errors.As(werr, &we) && len(we.Data) > 0 {
+					fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
+				}
+			} else {
+				fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", where)
+			}
 		}
 	}
 	if rep != nil {
-		if f.json {
+		if f.json && f.out != "-" {
 			if b, err := report.Marshal(rep); err == nil {
 				e.stdout.Write(b)
 			}
 		} else {
-			report.RenderSummary(e.stdout, rep)
+			report.RenderSummary(summary, rep)
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
+	if runErr == nil && werr == nil && rep != nil && rep.Warm != nil && rep.Warm.Summary.N == 0 {
+		return fmt.Errorf("%w: 0 of %d warm runs are valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid, len(rep.Warm.Runs))
+	}
 	return errors.Join(runErr, werr)
+}
+
+// setValue checks and normalises one --set value: the sizes and counts are whole numbers, the
+// seed a 64-bit unsigned one, other numbers finite and written as JSON writes them (".5" is
+// 0.5, "+20" is 20), so every value can be sent to ComfyUI and recorded in the report. Texts
+// (prompt, negative and values that are not numbers) pass unchanged.
+func setValue(name, v string) (string, error) {
+	switch name {
+	case "prompt", "negative":
+		return v, nil
+	case "width", "height", "steps":
+		n, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 31)
+		if err != nil || n == 0 {
+			return "", usagef("--set %s=%s: want a whole number of at least 1, e.g. --set %s=512", name, v, name)
+		}
+		return strconv.FormatUint(n, 10), nil
+	case "seed":
+		n, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 64)
+		if err != nil {
+			return "", usagef("--set seed=%s: want a whole number from 0 to 18446744073709551615", v)
+		}
+		return strconv.FormatUint(n, 10), nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	looksNumeric := err == nil || errors.Is(err, strconv.ErrRange)
+	if !looksNumeric {
+		if name == "cfg" {
+			return "", usagef("--set cfg=%s: want a number, e.g. --set cfg=2.5", v)
+		}
+		return v, nil // a text input of a scenario file's own parameter
+	}
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(v, "_xXpP") {
+		return "", usagef("--set %s=%s: want a finite decimal number, e.g. --set %s=2.5", name, v, name)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), nil
 }
 
 // checkDropCaches validates --drop-caches for a user with effective uid euid.

@@ -15,6 +15,7 @@ type promptRun struct {
 	Kind    string // "cold", "warmup", "warm"
 	Index   int
 	Seed    uint64
+	NoSeed  bool // the workflow has no seed input: Seed was not sent
 	Res     *comfy.Result
 	Err     error
 	Invalid string // why the run does not count ("" = valid)
@@ -34,7 +35,7 @@ func isSampler(class string) bool {
 func (r *run) runPrompt(ctx context.Context, c Comfy, kind string, index int) *promptRun {
 	seed := r.cfg.Seed + r.seq
 	r.seq++
-	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
+	pr := &promptRun{Kind: kind, Index: index, Seed: seed, NoSeed: r.plan.seed.Node == ""}
 	pr.Res, pr.Err = c.Run(ctx, r.plan.withSeed(seed))
 	if n := len(r.colds); n > 0 {
 		r.colds[n-1].prompts = append(r.colds[n-1].prompts, pr)

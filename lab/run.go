@@ -165,6 +165,8 @@ type run struct {
 	slow     []report.SlowStep
 	closers  []func()
 	secrets  []string // --env values to redact everywhere
+	logs     *logFile // --save-logs, once opened
+	logsErr  string   // why --save-logs is incomplete ("" = it is not)
 
 	mu         sync.Mutex
 	gpuSamples []gpu.Sample
@@ -390,6 +392,10 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 		}
 		cleanup := func() { os.RemoveAll(tmp) }
 		for _, m := range r.plan.models {
+			if !filepath.IsLocal(filepath.FromSlash(m)) { // scenarios.Parse refuses these; never write outside tmp
+				cleanup()
+				return nil, nothing, fmt.Errorf("model %q: not a path inside the models folder", m)
+			}
 			p := filepath.Join(tmp, filepath.FromSlash(m))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				cleanup()
@@ -408,8 +414,13 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
 	}
 	st, err := os.Stat(abs)
-	if err != nil || !st.IsDir() {
+	switch {
+	case err != nil && errors.Is(err, os.ErrNotExist):
 		return nil, nothing, fmt.Errorf("--models %s: no such directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
+	case err != nil:
+		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
+	case !st.IsDir():
+		return nil, nothing, fmt.Errorf("--models %s: is a file, not a directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
 	}
 	var missing []string
 	for _, m := range r.plan.models {
