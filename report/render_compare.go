@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"unicode/utf8"
 	"strings"
+	"unicode/utf8"
 )
 
 // Compare output formats.
