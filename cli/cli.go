@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/lab"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // Exit codes.
@@ -41,6 +42,24 @@ var errInterrupted = errors.New("interrupted")
 // env is what one invocation talks to; tests replace none of it (testscript runs Main).
 type env struct {
 	stdout, stderr io.Writer
+	secrets        []string
+	raw            *env // the writers before redaction
+}
+
+// redact adds secrets that must never be printed: from now on stdout and stderr (progress,
+// summary, errors, log tails) show them as <redacted>, and NAME=value with a secret's NAME
+// too (a container that prints its environment). Main calls it once with none.
+func (e *env) redact(secrets ...string) {
+	for _, s := range secrets {
+		if s != "" {
+			e.secrets = append(e.secrets, s)
+		}
+	}
+	if e.raw == nil {
+		e.raw = &env{stdout: e.stdout, stderr: e.stderr}
+	}
+	e.stdout = report.NewRedactWriter(e.raw.stdout, e.secrets)
+	e.stderr = report.NewRedactWriter(e.raw.stderr, e.secrets)
 }
 
 type command struct {
@@ -64,6 +83,7 @@ func commands() []command {
 // Main runs qwenlab with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	e.redact()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -103,7 +123,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	err := cmd.run(ctx, e, args[1:])
-	return exitCode(ctx, stderr, err)
+	return exitCode(ctx, e.stderr, err)
 }
 
 func exitCode(ctx context.Context, stderr io.Writer, err error) int {

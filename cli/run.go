@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -110,8 +112,11 @@ func checkOutFile(flag, path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return usagef("%s %s: is a directory; give a file name", flag, path)
 	}
-	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
-		return usagef("%s %s: folder %s does not exist", flag, path, filepath.Dir(path))
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return usagef("%s %s: folder %s does not exist", flag, path, dir)
+	} else if !st.IsDir() {
+		return usagef("%s %s: %s is not a folder", flag, path, dir)
 	}
 	return nil
 }
@@ -165,6 +170,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	e.redact(report.SecretValues(c.Env)...)
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
@@ -234,19 +240,70 @@ func bench(ctx context.Context, e *env, args []string) error {
 	if c.URL == "" {
 		return usagef("bench: --url is required, e.g. --url http://127.0.0.1:8188")
 	}
-	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
-		return usagef("--url %q: want http://HOST:PORT", c.URL)
+	u, err := url.Parse(c.URL)
+	if err == nil && u.User != nil { // never shown, never stored: sent as basic auth only
+		pw, _ := u.User.Password()
+		e.redact(pw)
+	}
+	e.redact(report.SecretValues(c.Env)...)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--url %s: want http://HOST:PORT (or https://, with user:password@ for a proxy that asks for it)", redactedURL(c.URL, u))
+	}
+	auth := u.User
+	u.User = nil
+	c.URL = u.String()
+	if w := exposureWarning(u, auth != nil); w != "" {
+		fmt.Fprintln(e.stderr, "qwenlab: warning: "+w)
 	}
 	if err := f.validate(fs); err != nil {
 		return err
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
-	deps := lab.Deps{Dial: dialer(c), Progress: e.stderr}
+	dial := dialer(c)
+	deps := lab.Deps{Dial: func(base string) (lab.Comfy, error) { return dial(withAuth(base, auth)) }, Progress: e.stderr}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
+}
+
+// redactedURL shows a URL the user gave without its password.
+func redactedURL(raw string, u *url.URL) string {
+	if u != nil {
+		return u.Redacted()
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "…" + raw[i:]
+	}
+	return raw
+}
+
+// withAuth puts the user information of --url back into the base URL qwenlab dials; the
+// client sends it as basic auth and keeps it out of everything it shows.
+func withAuth(base string, auth *url.Userinfo) string {
+	u, err := url.Parse(base)
+	if err != nil || auth == nil || u.User != nil {
+		return base
+	}
+	u.User = auth
+	return u.String()
+}
+
+// exposureWarning says what a --url off this host exposes: ComfyUI has no authentication of
+// its own, and basic auth over plain http crosses the network in clear.
+func exposureWarning(u *url.URL, auth bool) string {
+	host := u.Hostname()
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		return ""
+	}
+	switch {
+	case auth && u.Scheme == "http":
+		return fmt.Sprintf("--url %s is not on this host and uses plain http: the password and every prompt cross the network unencrypted; use https", u.Redacted())
+	case auth:
+		return ""
+	}
+	return fmt.Sprintf("--url %s is not on this host: ComfyUI has no authentication, so anyone who can reach it can use it (and disturb the benchmark)", u.Redacted())
 }
 
 func dialer(c *lab.Config) func(string) (lab.Comfy, error) {

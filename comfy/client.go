@@ -36,7 +36,8 @@ const (
 // Client talks to one ComfyUI server. Its methods are safe for concurrent use; prompts run
 // one at a time over one WebSocket, kept open across runs.
 type Client struct {
-	base      *url.URL
+	base      *url.URL      // without userinfo: it is shown and stored
+	auth      *url.Userinfo // user:password of the URL, sent as basic auth on HTTP and /ws
 	http      *http.Client
 	clientID  string
 	idle      time.Duration
@@ -50,7 +51,9 @@ type Client struct {
 }
 
 // NewClient returns a client for the server at baseURL (http://host:port, optionally with a
-// path prefix). It does not connect.
+// path prefix). It does not connect. User information in the URL (http://user:pw@host, as a
+// reverse proxy in front of ComfyUI asks for) is sent as HTTP basic authentication on every
+// request and on the WebSocket handshake, and kept out of [Client.URL].
 func NewClient(baseURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil {
@@ -64,7 +67,9 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
-	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit}
+	auth := u.User
+	u.User = nil
+	c := &Client{base: u, auth: auth, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}
@@ -89,6 +94,16 @@ func defaultHTTPClient() *http.Client {
 		MaxIdleConnsPerHost:   4,
 		ForceAttemptHTTP2:     false,
 	}}
+}
+
+// authorize adds the URL's user information to h as basic authentication.
+func (c *Client) authorize(h http.Header) {
+	if c.auth == nil {
+		return
+	}
+	pw, _ := c.auth.Password()
+	r := http.Request{Header: h}
+	r.SetBasicAuth(c.auth.Username(), pw)
 }
 
 // ClientID is the id this client sends as client_id and on /ws.
@@ -124,6 +139,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -155,6 +171,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("probe /system_stats: %w", err)
 	}
+	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("probe /system_stats: %w", err)
