@@ -167,10 +167,16 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
 	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	var cf composeFlags
+	cf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	e.redact(report.SecretValues(c.Env)...)
+	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
+		return err
+	}
+	e.redact(report.SecretValues(c.Env)...) // the compose file's environment too
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {

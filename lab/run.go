@@ -149,9 +149,10 @@ type run struct {
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
-	secrets  []string // --env values to redact everywhere
-	logs     *logFile // --save-logs, once opened
-	logsErr  string   // why --save-logs is incomplete ("" = it is not)
+	secrets  []string     // --env values to redact everywhere
+	effSpec  *docker.Spec // the container as created (--compose reports it)
+	logs     *logFile     // --save-logs, once opened
+	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
 	mu         sync.Mutex
 	gpuSamples []gpu.Sample
@@ -239,6 +240,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	r.closers = append(r.closers, cleanupModels) // after teardown: the container mounts them
 
 	spec := r.spec(ref, mounts, gpuReq)
+	r.effSpec = &spec
 	stopGPU := r.startGPUSampler(ctx)
 	defer stopGPU()
 
@@ -435,7 +437,7 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 	if r.cfg.PublishAll {
 		hostIP = "0.0.0.0"
 	}
-	return docker.Spec{
+	s := docker.Spec{
 		Name:          "qwenlab-" + r.cfg.RunID,
 		Image:         ref,
 		Cmd:           cmd,
@@ -449,6 +451,8 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 		Init:          r.cfg.Init,
 		MemoryBytes:   r.cfg.MemoryBytes,
 	}
+	r.applyCompose(&s)
+	return s
 }
 
 // humanBytes shows a byte count in progress lines (negative counts as 0).
