@@ -24,6 +24,10 @@ type Client struct {
 	cli        *client.Client
 	apiVersion string // the daemon's API version, from the ping
 	simRepo    string // SimRepo unless a test isolates its images
+	// simGrace is how long a simulator image stays after it was built or last reused, even
+	// when nothing uses it: another qwenlab may be between building it and creating its
+	// container (0: the default, an hour).
+	simGrace time.Duration
 }
 
 // New connects to the daemon named by the environment (DOCKER_HOST and
