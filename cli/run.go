@@ -116,7 +116,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
 	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	var cf composeFlags
+	cf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
 	if c.GPUs == "" {
