@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
 )
 
@@ -60,6 +61,9 @@ type Config struct {
 	Metric  string // e2e | server
 
 	SaveLogs string // path for all log lines, "" = don't
+
+	// Compare configures the comparison of a matrix's sections and of a --baseline.
+	Compare report.CompareOptions
 }
 
 // Defaults returns a Config with every default filled in.
