@@ -18,6 +18,8 @@ type MatrixEntry struct {
 	// Image is the container image; "" is the built-in simulator with SimProfile.
 	Image      string
 	SimProfile string
+	// GPUs is the entry's --gpus value; "" keeps the plan's.
+	GPUs string
 }
 
 // MatrixOrder returns, for each of rounds cold-start rounds, the order in which the n
@@ -64,11 +66,8 @@ run:
 			if e.Image == "" {
 				c.SimProfile = e.SimProfile
 			}
-			if c.GPUs == "" {
-				c.GPUs = "all"
-				if c.Image == "" {
-					c.GPUs = "none"
-				}
+			if e.GPUs != "" {
+				c.GPUs = e.GPUs
 			}
 			if round < rounds-1 {
 				c.Runs, c.Warmup = 0, 0 // warm runs follow the last round's cold start
