@@ -117,8 +117,10 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
 	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
-	cf := &compareFlags{}
+	var cf composeFlags
 	cf.register(fs)
+	gf := &compareFlags{}
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -129,11 +131,23 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if len(entries) == 1 {
 		c.Image, c.SimProfile = entries[0].Image, entries[0].SimProfile
 	}
-	if c.Compare, err = cf.options(); err != nil {
+	if c.Compare, err = gf.options(); err != nil {
 		return err
 	}
+	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
+		return err
+	}
+	if len(entries) > 1 && c.Compose != nil {
+		return usagef("--compose with several --image: give one image (the compose file's or --image)")
+	}
 	if c.GPUs == "" {
-		c.GPUs = entries[0].GPUs // a matrix's other images have their own default
+		c.GPUs = "all"
+		if c.Image == "" {
+			c.GPUs = "none"
+		}
+		if len(entries) > 1 {
+			c.GPUs = entries[0].GPUs // the other images have their own default
+		}
 	}
 	if *memory != "" {
 		n, err := parseBytes(*memory)
