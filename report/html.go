@@ -162,7 +162,7 @@ func buildPage(r *Report) page {
 	}
 	p.Params = sortedKV(params)
 	for _, st := range r.Logs.SlowSteps {
-		row := slowRow{Phase: st.Phase, Kind: st.Kind, Took: HumanSeconds(st.DurationS), Budget: "—"}
+		row := slowRow{Phase: st.Phase, Kind: string(st.Kind), Took: HumanSeconds(st.DurationS), Budget: "—"}
 		if st.Kind == SlowBudget {
 			row.Budget = HumanSeconds(st.BudgetS)
 		}
@@ -242,7 +242,7 @@ func environment(r *Report) []kv {
 			env = append(env, kv{k, v})
 		}
 	}
-	add("target", r.Target.Kind)
+	add("target", string(r.Target.Kind))
 	if im := r.Target.Image; im != nil {
 		ref := im.Ref
 		if im.Simulator {
@@ -490,10 +490,10 @@ func phasesTimeline(p Phases) []TimelineEntry {
 
 // knownSource returns s when it is one of the timeline sources, else "unknown": it becomes
 // part of a class name.
-func knownSource(s string) string {
+func knownSource(s Source) string {
 	switch s {
 	case SourceEngine, SourceLogs, SourceAPI, SourceClient:
-		return s
+		return string(s)
 	}
 	return "unknown"
 }

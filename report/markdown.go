@@ -213,7 +213,7 @@ func (m md) timeline(c *ColdStart) {
 			if e.Parent != "" {
 				name = "  " + name
 			}
-			fmt.Fprintf(&t, "%-32s %-6s %9s %s\n", name, oneLine(e.Source, 6), HumanSeconds(e.EndS-e.StartS), bar(e.StartS, e.EndS, end))
+			fmt.Fprintf(&t, "%-32s %-6s %9s %s\n", name, oneLine(string(e.Source), 6), HumanSeconds(e.EndS-e.StartS), bar(e.StartS, e.EndS, end))
 		}
 	}
 	if t.Len() == 0 {
