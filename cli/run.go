@@ -28,6 +28,7 @@ type runFlags struct {
 	sets     []string
 	budgets  []string
 	out      string
+	html     string
 	json     bool
 }
 
@@ -41,6 +42,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+	fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
 	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
@@ -78,12 +80,15 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	if f.out != "" {
-		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
-			return usagef("--out %s: is a directory; give a file name", f.out)
+	for _, o := range []struct{ flag, path string }{{"out", f.out}, {"html", f.html}} {
+		if o.path == "" {
+			continue
 		}
-		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
-			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+		if st, err := os.Stat(o.path); err == nil && st.IsDir() {
+			return usagef("--%s %s: is a directory; give a file name", o.flag, o.path)
+		}
+		if _, err := os.Stat(filepath.Dir(o.path)); err != nil {
+			return usagef("--%s %s: folder %s does not exist", o.flag, o.path, filepath.Dir(o.path))
 		}
 	}
 	return nil
@@ -260,6 +265,13 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			}
 		} else {
 			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
+		}
+	}
+	if f.html != "" && rep != nil {
+		if err := report.WriteHTML(f.html, rep); err != nil {
+			werr = errors.Join(werr, err)
+		} else {
+			fmt.Fprintf(e.stderr, "qwenlab: HTML report written to %s\n", f.html)
 		}
 	}
 	if rep != nil {
