@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
@@ -30,6 +32,7 @@ type runFlags struct {
 	sets     []string
 	budgets  []string
 	out      string
+	html     string
 	json     bool
 }
 
@@ -43,6 +46,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (a regular file is replaced atomically, a symlink's target too; a device or FIFO is streamed into; - is stdout)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+	fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
 	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
@@ -95,9 +99,11 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	if c.Seed > math.MaxUint64-prompts {
 		return usagef("--seed %d: every prompt gets the next seed and they would pass 18446744073709551615; give a smaller base seed", c.Seed)
 	}
-	if f.out != "-" {
-		if err := checkOutFile("--out", f.out); err != nil {
-			return err
+	for _, o := range []struct{ flag, path string }{{"--out", f.out}, {"--html", f.html}} {
+		if o.path != "" && o.path != "-" {
+			if err := checkOutFile(o.flag, o.path); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -143,7 +149,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
-	fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
+	images := fs.StringArray("image", nil, "ComfyUI container IMAGE (default: the built-in simulator, built locally); 'sim' or 'sim:PROFILE' names the simulator; repeat for a matrix: each image in turn, compared with the first")
 	fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
 	fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
 	f.register(fs)
@@ -169,18 +175,36 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
 	var cf composeFlags
 	cf.register(fs)
+	gf := &compareFlags{}
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	e.redact(report.SecretValues(c.Env)...)
+	entries, err := matrixEntries(*images, c.SimProfile, c.GPUs)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 1 {
+		c.Image, c.SimProfile = entries[0].Image, entries[0].SimProfile
+	}
+	if c.Compare, err = gf.options(); err != nil {
+		return err
+	}
 	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
 	e.redact(report.SecretValues(c.Env)...) // the compose file's environment too
+	if len(entries) > 1 && c.Compose != nil {
+		return usagef("--compose with several --image: give one image (the compose file's or --image)")
+	}
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
 			c.GPUs = "none"
+		}
+		if len(entries) > 1 {
+			c.GPUs = entries[0].GPUs // the other images have their own default
 		}
 	}
 	if *memory != "" {
@@ -230,7 +254,13 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
-	rep, runErr := lab.UpAndBench(ctx, *c, deps)
+	var rep *report.Report
+	var runErr error
+	if len(entries) > 1 {
+		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
+	} else {
+		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	}
 	return finish(e, f, rep, runErr)
 }
 
@@ -362,20 +392,30 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			}
 		}
 	}
+	if f.html != "" && rep != nil {
+		if err := report.WriteHTML(f.html, rep); err != nil {
+			werr = errors.Join(werr, err)
+		} else {
+			fmt.Fprintf(e.stderr, "qwenlab: HTML report written to %s\n", f.html)
+		}
+	}
 	if rep != nil {
 		if f.json && f.out != "-" {
 			if b, err := report.Marshal(rep); err == nil {
 				e.stdout.Write(b)
 			}
 		} else {
-			report.RenderSummary(summary, rep)
+			renderRun(summary, rep)
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
-	if runErr == nil && werr == nil && rep != nil && rep.Warm != nil && rep.Warm.Summary.N == 0 {
-		return fmt.Errorf("%w: 0 of %d warm runs are valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid, len(rep.Warm.Runs))
+	if runErr == nil && werr == nil && nothingValid(rep) {
+		return fmt.Errorf("%w: no warm run is valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid)
+	}
+	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
+		return thresholdErr(rep.Comparison)
 	}
 	return errors.Join(runErr, werr)
 }
@@ -413,6 +453,79 @@ func setValue(name, v string) (string, error) {
 		return "", usagef("--set %s=%s: want a finite decimal number, e.g. --set %s=2.5", name, v, name)
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64), nil
+}
+
+// renderRun prints a run's summary; for a matrix, each image's and then the comparison
+// with the first image.
+func renderRun(w io.Writer, rep *report.Report) {
+	if len(rep.Sections) == 0 {
+		report.RenderSummary(w, rep)
+		return
+	}
+	for _, s := range rep.Sections {
+		fmt.Fprintf(w, "=== %s ===\n", s.Label)
+		report.RenderSummary(w, s.Report)
+		fmt.Fprintln(w)
+	}
+	if rep.Comparison != nil {
+		fmt.Fprintln(w, "=== comparison with the first image ===")
+		report.RenderCompare(w, rep.Comparison, report.FormatText)
+	}
+	for _, warn := range rep.Warnings {
+		if strings.HasPrefix(warn, "no comparison") {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
+	}
+}
+
+// nothingValid reports whether a run that went through measured nothing valid: its warm
+// runs (every matrix entry's) were all invalid.
+func nothingValid(rep *report.Report) bool {
+	if rep == nil {
+		return false
+	}
+	if len(rep.Sections) > 0 {
+		for _, s := range rep.Sections {
+			if !nothingValid(s.Report) {
+				return false
+			}
+		}
+		return true
+	}
+	return rep.Warm != nil && rep.Warm.Summary.N == 0
+}
+
+// matrixEntries reads the --image flags: an image reference, "sim" (the built-in simulator
+// with --sim-profile) or "sim:PROFILE". No flag is the simulator. Each entry gets gpus, or
+// by default all GPUs for an image and none for the simulator.
+func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry, error) {
+	if len(images) == 0 {
+		return []lab.MatrixEntry{{Label: "sim", SimProfile: simProfile, GPUs: cmp.Or(gpus, "none")}}, nil
+	}
+	var out []lab.MatrixEntry
+	seen := map[string]bool{}
+	for _, im := range images {
+		im = strings.TrimSpace(im)
+		if im == "" {
+			return nil, usagef("--image: empty; give an image reference, sim or sim:PROFILE")
+		}
+		if seen[im] {
+			return nil, usagef("--image %s: given twice", im)
+		}
+		seen[im] = true
+		e := lab.MatrixEntry{Label: im, Image: im, GPUs: cmp.Or(gpus, "all")}
+		if im == "sim" || strings.HasPrefix(im, "sim:") {
+			e.Image, e.SimProfile, e.GPUs = "", simProfile, cmp.Or(gpus, "none")
+			if p, ok := strings.CutPrefix(im, "sim:"); ok {
+				if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
+					return nil, usagef("--image %s: %s", im, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
+				}
+				e.SimProfile = p
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // checkDropCaches validates --drop-caches for a user with effective uid euid.

@@ -303,6 +303,11 @@ func WriteTo(path string, r *Report) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return store(path, data)
+}
+
+// store puts data at path as [WriteTo] describes and says where it went.
+func store(path string, data []byte) (string, error) {
 	target, err := ResolveLink(path)
 	if err != nil {
 		return "", &WriteError{Path: path, Data: data, Err: err}

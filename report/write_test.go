@@ -121,3 +121,23 @@ func TestMarshalNeverFailsOnData(t *testing.T) {
 		}
 	}
 }
+
+// The HTML and Markdown renderings are stored the same way: a symlink's target is replaced,
+// the link kept.
+func TestWriteFileFollowsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "page.html")
+	link := filepath.Join(dir, "link.html")
+	if err := os.Symlink("page.html", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(link, []byte("<html></html>\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "<html></html>\n" {
+		t.Errorf("target holds %q", b)
+	}
+}
