@@ -72,7 +72,7 @@ func commands() []command {
 		{"up-and-bench", "[flags]", "start ComfyUI in a container, wait until ready, benchmark, tear down, write the report", upAndBench},
 		{"bench", "--url URL [flags]", "benchmark a ComfyUI server that is already running (no Docker)", bench},
 		{"compare", compareArgs, "compare reports (or a folder's latest two): what differs, medians, significance; --threshold gates", compareCmd},
-		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup},
+		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]", "remove what abandoned qwenlab runs left behind (containers, networks, volumes, placeholder model folders); live runs are left alone", cleanup},
 		{"sim", "[--listen ADDR] [--port N] [--models DIR] [--profile NAME]", "run the built-in ComfyUI simulator in the foreground", sim},
 		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
 		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd},

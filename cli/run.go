@@ -412,7 +412,10 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
 	if runErr == nil && werr == nil && nothingValid(rep) {
-		return fmt.Errorf("%w: no warm run is valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid)
+		if rep.Warm != nil {
+			return fmt.Errorf("%w: 0 of %d warm runs are valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid, len(rep.Warm.Runs))
+		}
+		return fmt.Errorf("%w: no image has a valid warm run (see the warnings above and each section's warm.runs[].invalid)", errNothingValid)
 	}
 	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
 		return thresholdErr(rep.Comparison)

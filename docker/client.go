@@ -16,6 +16,10 @@ import (
 // creates carries, with the run id as its value.
 const LabelRun = "qwenlab.run"
 
+// LabelOwner names the qwenlab process that made a resource (see package liveness), so
+// `qwenlab cleanup` can tell a live run from an abandoned one.
+const LabelOwner = "qwenlab.owner"
+
 // LabelSim marks the simulator image built by [Client.SimImage].
 const LabelSim = "qwenlab.sim"
 
