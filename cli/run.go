@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +44,10 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout, "a prompt waiting this long in ComfyUI's queue without starting is taken off the queue and counted as timed out")
+	fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
+	fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
+	fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
 	fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
 	fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
@@ -61,6 +66,14 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	}
 	if c.PromptTimeout <= 0 {
 		return usagef("--prompt-timeout %s: must be positive", c.PromptTimeout)
+	}
+	for name, d := range map[string]time.Duration{"queue-timeout": c.QueueTimeout, "interrupt-wait": c.InterruptWait} {
+		if d <= 0 {
+			return usagef("--%s %s: must be positive", name, d)
+		}
+	}
+	if c.IdleWait < 0 {
+		return usagef("--idle-wait %s: must be 0 or more", c.IdleWait)
 	}
 	if c.GPUInterval < 10*time.Millisecond {
 		return usagef("--gpu-interval %s: at least 10ms", c.GPUInterval)
@@ -192,7 +205,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	defer dc.Close()
 	deps := lab.Deps{
 		Engine:   dc,
-		Dial:     dialer(c),
+		Dial:     dialer(c, e.stderr),
 		Progress: e.stderr,
 		SimImage: func(ctx context.Context) (string, error) {
 			exe, err := os.Executable()
@@ -231,16 +244,18 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
-	deps := lab.Deps{Dial: dialer(c), Progress: e.stderr}
+	deps := lab.Deps{Dial: dialer(c, e.stderr), Progress: e.stderr}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
 }
 
-func dialer(c *lab.Config) func(string) (lab.Comfy, error) {
+func dialer(c *lab.Config, progress io.Writer) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
-		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout})
+		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout,
+			QueueTimeout: c.QueueTimeout, InterruptWait: c.InterruptWait,
+			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,7 @@ func (r *run) bench(ctx context.Context) (err error) {
 		return inPhase("connect", err)
 	}
 	defer c.Close()
+	defer r.settleServer(ctx, c)
 	if err := c.Ready(ctx); err != nil {
 		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
 	}

@@ -42,8 +42,14 @@ type Config struct {
 	Keep          bool
 	MemoryBytes   int64 // --memory: the container's RAM limit, 0 = none
 
-	StartTimeout    time.Duration // create → HTTP ready
-	PromptTimeout   time.Duration // no message for this long during a prompt
+	StartTimeout  time.Duration // create → HTTP ready
+	PromptTimeout time.Duration // no message for this long while a prompt executes
+	QueueTimeout  time.Duration // a prompt waiting this long in the server's queue is taken off it
+	IdleWait      time.Duration // before a run, wait at most this long for other clients' prompts to finish
+	InterruptWait time.Duration // how long to wait for the server to stop a prompt given up on
+	// AllowContention counts runs that waited behind other clients' prompts in the
+	// statistics (load-under-contention measurements); by default they are left out.
+	AllowContention bool
 	TeardownTimeout time.Duration
 	StopTimeout     time.Duration
 	OnError         string // stop | continue
@@ -76,6 +82,9 @@ func Defaults() Config {
 		Init:            true,
 		StartTimeout:    10 * time.Minute,
 		PromptTimeout:   10 * time.Minute,
+		QueueTimeout:    30 * time.Minute,
+		IdleWait:        5 * time.Minute,
+		InterruptWait:   30 * time.Second,
 		TeardownTimeout: 30 * time.Second,
 		StopTimeout:     2 * time.Second,
 		OnError:         "stop",

@@ -161,6 +161,7 @@ type run struct {
 	modelBytes uint64
 	pageCache  []*pageCacheState // per cold start; nil entries without --models
 
+	guard    *queueGuard // of the client in use
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
@@ -267,6 +268,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 			err = r.warmPhase(cr.runCtx, c)
 		}
 		if c != nil {
+			r.settleServer(ctx, c)
 			c.Close()
 		}
 		if err != nil {

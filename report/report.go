@@ -292,13 +292,22 @@ type Run struct {
 	StepsPerS    *float64              `json:"steps_per_s"`
 	Valid        bool                  `json:"valid"`
 	// Invalid says why the run is left out of the statistics.
-	Invalid    string  `json:"invalid,omitempty"`
-	Status     string  `json:"status"` // "success", "error", "interrupted", "timeout"
-	Error      string  `json:"error,omitempty"`
-	ErrorNode  string  `json:"error_node,omitempty"`  // the node of an execution_error
-	ErrorType  string  `json:"error_type,omitempty"`  // its exception_type
-	Recovered  bool    `json:"recovered,omitempty"`   // completion learnt from /history after a lost socket
-	LagFlagged bool    `json:"lag_flagged,omitempty"` // LagS is large enough to distort this run
+	Invalid    string `json:"invalid,omitempty"`
+	Status     string `json:"status"` // "success", "error", "interrupted", "timeout"
+	Error      string `json:"error,omitempty"`
+	ErrorNode  string `json:"error_node,omitempty"`  // the node of an execution_error
+	ErrorType  string `json:"error_type,omitempty"`  // its exception_type
+	Recovered  bool   `json:"recovered,omitempty"`   // completion learnt from /history after a lost socket
+	LagFlagged bool   `json:"lag_flagged,omitempty"` // LagS is large enough to distort this run
+	// FinalState is where the prompt was left on the server, looked up before the report was
+	// written, when it differs from Status: "success", "error", "interrupted" (it ended after
+	// qwenlab gave up on it), "removed" (taken off the queue before it ran), "running" or
+	// "pending" (still on the server when qwenlab exited), "unknown".
+	FinalState string `json:"final_state,omitempty"`
+	// Contention says which other clients' prompts this one waited behind on a shared server
+	// ("queued behind 1 foreign prompt(s) for 23.2 s"); such runs are invalid unless
+	// --allow-contention.
+	Contention string  `json:"contention,omitempty"`
 	StartedAtS float64 `json:"started_at_s"`
 }
 
