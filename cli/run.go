@@ -10,12 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/comfy"
-	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
@@ -48,41 +46,17 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
 	fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
 	fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
-	fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
+	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
-	fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
+	fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
 }
 
+// validate checks the flags: the run's settings (lab.Config.Validate) and what only the
+// command line has (scenario, --set, --budget, --out).
 func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	c := &f.cfg
-	if c.Runs < 1 {
-		return usagef("--runs %d: need at least 1 measured run", c.Runs)
-	}
-	if c.Runs > 100000 {
-		return usagef("--runs %d: at most 100000", c.Runs)
-	}
-	if c.Warmup < 0 {
-		return usagef("--warmup %d: must be 0 or more", c.Warmup)
-	}
-	if c.PromptTimeout <= 0 {
-		return usagef("--prompt-timeout %s: must be positive", c.PromptTimeout)
-	}
-	for name, d := range map[string]time.Duration{"queue-timeout": c.QueueTimeout, "interrupt-wait": c.InterruptWait} {
-		if d <= 0 {
-			return usagef("--%s %s: must be positive", name, d)
-		}
-	}
-	if c.IdleWait < 0 {
-		return usagef("--idle-wait %s: must be 0 or more", c.IdleWait)
-	}
-	if c.GPUInterval < 10*time.Millisecond {
-		return usagef("--gpu-interval %s: at least 10ms", c.GPUInterval)
-	}
-	if err := oneOf("on-error", c.OnError, "stop", "continue"); err != nil {
-		return err
-	}
-	if err := oneOf("metric", c.Metric, "e2e", "server"); err != nil {
-		return err
+	if err := c.Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	s, err := scenarios.Lookup(f.scenario)
 	if err != nil {
@@ -102,7 +76,7 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		c.Params[k] = v
 	}
 	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
-		bud, err := comfylog.ParseBudget(b)
+		bud, err := lab.ParseBudget(b)
 		if err != nil {
 			return usagef("--budget: %v", err)
 		}
@@ -135,7 +109,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
 	fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
 	fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
-	fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
+	fs.StringVar((*string)(&c.Pull), "pull", string(c.Pull), "pull the image: missing | always | never")
 	fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
 	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
 	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
@@ -150,26 +124,11 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := f.validate(fs); err != nil {
-		return err
-	}
-	if c.ColdStarts < 1 || c.ColdStarts > 1000 {
-		return usagef("--cold-starts %d: between 1 and 1000", c.ColdStarts)
-	}
-	if err := oneOf("pull", c.Pull, "missing", "always", "never"); err != nil {
-		return err
-	}
-	if err := checkDropCaches(c, os.Geteuid()); err != nil {
-		return err
-	}
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
 			c.GPUs = "none"
 		}
-	}
-	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
-		return usagef("--gpus: %v", err)
 	}
 	if *memory != "" {
 		n, err := parseBytes(*memory)
@@ -178,19 +137,11 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		}
 		c.MemoryBytes = n
 	}
-	if c.Port < 0 || c.Port > 65535 {
-		return usagef("--port %d: between 1 and 65535 (0: a free one)", c.Port)
+	if err := f.validate(fs); err != nil {
+		return err
 	}
-	if c.ContainerPort < 1 || c.ContainerPort > 65535 {
-		return usagef("--container-port %d: between 1 and 65535", c.ContainerPort)
-	}
-	for _, kv := range c.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return usagef("--env %q: want NAME=VALUE", kv)
-		}
-	}
-	if c.StopTimeout < 0 || c.TeardownTimeout <= 0 || c.StartTimeout <= 0 {
-		return usagef("--start-timeout, --teardown-timeout must be positive and --stop-timeout not negative")
+	if err := checkDropCaches(c, os.Geteuid()); err != nil {
+		return err
 	}
 	if c.PublishAll {
 		fmt.Fprintln(e.stderr, "qwenlab: warning: --publish-all-interfaces: ComfyUI has no authentication; anyone who can reach this host can use it while the benchmark runs")
@@ -254,7 +205,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 func dialer(c *lab.Config, progress io.Writer) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
 		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout,
-			QueueTimeout: c.QueueTimeout, InterruptWait: c.InterruptWait,
+			QueueTimeout: c.QueueTimeout, InterruptWait: c.PromptInterruptWait(),
 			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 		if err != nil {
 			return nil, err

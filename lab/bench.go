@@ -16,16 +16,21 @@ import (
 func Bench(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
 	r := newRun(cfg, deps)
 	err := r.bench(ctx)
+	if serr := r.stallSlow(); err == nil {
+		err = serr
+	}
 	r.close()
 	return r.assemble(err), err
 }
 
 func (r *run) bench(ctx context.Context) (err error) {
+	ctx, stopWatch := r.watchStalls(ctx)
+	defer stopWatch()
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
 	if isLoopbackURL(r.cfg.URL) {
-		r.inventoryGPUs(docker.GPURequest{Kind: "all"})
+		r.inventoryGPUs(docker.GPURequest{Kind: docker.GPUAll})
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}

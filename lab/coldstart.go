@@ -10,6 +10,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // logSink receives the container's log lines (from the engine's follower goroutine) and
@@ -80,14 +81,17 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr := &coldRun{Index: i, Start: time.Now()}
 	if i == 0 && r.pullSpan != nil {
 		cr.Start = r.pullSpan.Start
-		cr.Spans = append(cr.Spans, *r.pullSpan)
+	}
+	cr.tl.begin(cr.Start)
+	if i == 0 && r.pullSpan != nil {
+		cr.tl.phase(report.PhasePull, report.SourceEngine, r.pullSpan.End)
+		cr.tl.idle(time.Now()) // preparing models and the page cache
 	}
 	r.colds = append(r.colds, cr)
 	if r.cfg.ColdStarts > 1 {
 		spec.Name = fmt.Sprintf("%s-%d", spec.Name, i+1)
 		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
 	}
-	t := time.Now()
 	id, err := e.Create(ctx, spec)
 	if id != "" {
 		cr.ID = id
@@ -96,9 +100,15 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	if err != nil {
 		return nil, cr, inPhase("create", err)
 	}
-	cr.add("create", "engine", t, time.Now())
+	cr.tl.phase(report.PhaseCreate, report.SourceEngine, time.Now())
 
-	cr.logs = newLogSink(r.logSaver())
+	save := r.logSaver()
+	cr.logs = newLogSink(func(l docker.LogLine) {
+		r.stall.logLine(time.Now())
+		if save != nil {
+			save(l)
+		}
+	})
 	cr.Tracker = cr.logs.tracker
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -106,13 +116,12 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.logsDone = make(chan struct{})
 	cr.cancel = func() { cancelWatch(); cancelRun(context.Canceled) }
 
-	t = time.Now()
 	if err := e.Start(ctx, id); err != nil {
 		cr.logsDone = nil // nothing follows a container that never started
 		return nil, cr, inPhase("start", err)
 	}
-	cr.add("start", "engine", t, time.Now())
-	startEnd := time.Now()
+	cr.tl.phase(report.PhaseStart, report.SourceEngine, time.Now())
+	r.stall.containerStarted(time.Now())
 
 	go func() {
 		defer close(cr.logsDone)
@@ -122,6 +131,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}()
 	exitC := e.WaitExit(watchCtx, id)
 	phase := &atomicString{v: "start"}
+	r.phaseNow.Store(phase)
 	go func() {
 		select {
 		case st, ok := <-exitC:
@@ -140,7 +150,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		}
 	}()
 	go func() {
-		_ = e.StreamStats(watchCtx, id, r.addStats)
+		_ = e.StreamStats(watchCtx, id, func(s docker.Stats) {
+			r.addStats(s)
+			r.stall.stats(s, time.Now())
+		})
 	}()
 
 	st, err := e.Inspect(ctx, id)
@@ -175,30 +188,25 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.Ready = time.Now()
 	first, started := cr.logs.times()
 	if !first.IsZero() && first.Before(cr.Ready) {
-		cr.add("first_log", "logs", startEnd, first)
+		cr.tl.phase(report.PhaseFirstLog, report.SourceLogs, first)
 		if !started.IsZero() && started.Before(cr.Ready) {
-			cr.add("comfy_started", "logs", first, started)
-			cr.add("http_ready", "api", started, cr.Ready)
-		} else {
-			cr.add("http_ready", "api", first, cr.Ready)
+			cr.tl.phase(report.PhaseListening, report.SourceLogs, started)
 		}
-	} else {
-		cr.add("http_ready", "api", startEnd, cr.Ready)
 	}
+	cr.tl.phase(report.PhaseReady, report.SourceAPI, cr.Ready)
 	r.progressf("ComfyUI ready after %.2fs", cr.Ready.Sub(cr.Start).Seconds())
 
 	phase.set("preflight against the live server")
-	t = time.Now()
 	if err := r.livePreflight(runCtx, c); err != nil {
 		return c, cr, inPhase("preflight", causeOr(runCtx, err))
 	}
-	cr.add("preflight", "api", t, time.Now())
+	cr.tl.phase(report.PhasePreflight, report.SourceAPI, time.Now())
 
 	phase.set("the first prompt")
-	pr := r.runPrompt(runCtx, c, "cold", i)
+	pr := r.runPrompt(runCtx, c, report.RunCold, i)
 	cr.First = pr
 	res := pr.Res
-	cr.add("first_prompt", "api", res.Submit, res.End)
+	cr.tl.phase(report.PhaseFirstPrompt, report.SourceAPI, res.End)
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
 	if pr.Err != nil && (r.stopsRun(pr) || runCtx.Err() != nil) {
@@ -259,21 +267,16 @@ func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
 		case strings.Contains(n.ClassType, "TextEncode"):
 			name = "text_encode"
 		}
-		if name != "" && !n.Start.IsZero() && !n.End.IsZero() {
-			cr.Spans = append(cr.Spans, span{Name: name, Start: n.Start, End: n.End, Source: "api", Parent: "first_prompt"})
+		if name != "" {
+			cr.tl.inner(name, report.SourceAPI, report.PhaseFirstPrompt, n.Start, n.End)
 		}
 	}
 	if cr.Tracker != nil {
 		for _, l := range cr.Tracker.Snapshot().Loads {
-			s, e := cr.logs.onClock(l.Start), cr.logs.onClock(l.End)
-			if !s.IsZero() && !e.IsZero() && !e.Before(s) {
-				cr.Spans = append(cr.Spans, span{Name: "model_load:" + l.Model, Start: s, End: e, Source: "logs", Parent: "first_prompt"})
-			}
+			cr.tl.inner("model_load:"+l.Model, report.SourceLogs, report.PhaseFirstPrompt, cr.logs.onClock(l.Start), cr.logs.onClock(l.End))
 		}
 	}
-	if !res.ImageAt.IsZero() {
-		cr.Spans = append(cr.Spans, span{Name: "first_image", Start: res.Submit, End: res.ImageAt, Source: "api", Parent: "first_prompt"})
-	}
+	cr.tl.inner("first_image", report.SourceAPI, report.PhaseFirstPrompt, res.Submit, res.ImageAt)
 }
 
 func (r *run) livePreflight(ctx context.Context, c Comfy) error {

@@ -124,7 +124,8 @@ func (g *queueGuard) settle(ctx context.Context) []string {
 		return nil
 	}
 	prompts := g.sent
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.InterruptWait+10*time.Second)
+	wait := g.cfg.PromptInterruptWait()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+10*time.Second)
 	defer cancel()
 	var notes []string
 	if q, err := g.q.Queue(ctx); err == nil {
@@ -148,10 +149,13 @@ func (g *queueGuard) settle(ctx context.Context) []string {
 			}
 		}
 		if len(running) > 0 {
-			g.progress("interrupted our prompt(s) %s on the way out; waiting up to %s for ComfyUI to stop them", strings.Join(running, ", "), g.cfg.InterruptWait)
-			left := g.waitGone(ctx, g.cfg.InterruptWait)
+			g.progress("interrupted our prompt(s) %s on the way out; waiting up to %s for ComfyUI to stop them", strings.Join(running, ", "), wait)
+			left := g.waitGone(ctx, wait)
 			for _, it := range left {
-				notes = append(notes, fmt.Sprintf("our prompt %s is still %s on ComfyUI after qwenlab exits: it did not stop within %s of the interrupt (a node without progress runs to its end)", it.PromptID, q.State(it.PromptID), g.cfg.InterruptWait))
+				if g.cfg.URL == "" {
+					break // qwenlab's own container: teardown removes it with the prompt
+				}
+				notes = append(notes, fmt.Sprintf("our prompt %s is still %s on ComfyUI after qwenlab exits: it did not stop within %s of the interrupt (a node without progress runs to its end)", it.PromptID, q.State(it.PromptID), wait))
 			}
 		}
 	}

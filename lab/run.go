@@ -89,18 +89,10 @@ func inPhase(phase string, err error) error {
 	return &PhaseError{Phase: phase, Err: err}
 }
 
-// span is one interval on the run's monotonic timeline.
-type span struct {
-	Name       string
-	Start, End time.Time
-	Source     string // engine | logs | api
-	Parent     string
-}
-
 // coldRun is one cold start: a fresh container from create to its first image.
 type coldRun struct {
 	Index    int
-	Spans    []span
+	tl       timeline // the phases and their inner spans
 	First    *promptRun
 	Tracker  *comfylog.Tracker
 	logs     *logSink
@@ -113,13 +105,6 @@ type coldRun struct {
 	stopping atomic.Bool     // set before a deliberate stop: an exit is then no failure
 	logsDone chan struct{}   // closed when the log stream has ended
 	prompts  []*promptRun    // every prompt sent to this container, in order
-}
-
-func (c *coldRun) add(name, source string, start, end time.Time) {
-	if start.IsZero() || end.IsZero() || end.Before(start) {
-		return
-	}
-	c.Spans = append(c.Spans, span{Name: name, Start: start, End: end, Source: source})
 }
 
 // drainLogs waits (at most d) for the container's log stream to end, which it does once the
@@ -162,6 +147,9 @@ type run struct {
 	pageCache  []*pageCacheState // per cold start; nil entries without --models
 
 	guard    *queueGuard // of the client in use
+	stall    *stallWatch
+	phaseNow atomic.Pointer[atomicString] // the current container's phase, for the stall watcher
+	abort    context.CancelCauseFunc      // ends the run at once (a stall under --fail-on-slow)
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
@@ -179,7 +167,9 @@ func newRun(cfg Config, deps Deps) *run {
 	if deps.Progress == nil {
 		deps.Progress = io.Discard
 	}
-	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r := &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r.stall = newStallWatch(cfg.Stall, r.currentPhase, r.stalled)
+	return r
 }
 
 func (r *run) progressf(format string, a ...any) {
@@ -215,6 +205,8 @@ func (r *run) close() {
 
 func (r *run) upAndBench(ctx context.Context) (err error) {
 	e := r.deps.Engine
+	ctx, stopWatch := r.watchStalls(ctx)
+	defer stopWatch()
 	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
 	defer func() {
 		err = errors.Join(err, r.finalTeardown(ctx))
@@ -234,10 +226,10 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 		return inPhase("preflight", err)
 	}
 	gpuReq = preferCDI(gpuReq, info.CDIDevices)
-	if gpuReq.Kind == "cdi" && r.cfg.GPUs != gpuReq.String() {
+	if gpuReq.Kind == docker.GPUCDI && r.cfg.GPUs != gpuReq.String() {
 		r.progressf("the daemon advertises CDI devices: requesting %s", gpuReq)
 	}
-	if gpuReq.Kind != "none" && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
+	if gpuReq.Kind != docker.GPUNone && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
 		r.progressf("note: %s; the start will tell for sure", info.NVIDIAHint)
 	}
 	r.inventoryGPUs(gpuReq)
@@ -292,11 +284,11 @@ func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
 		has[d] = true
 	}
 	switch req.Kind {
-	case "all":
+	case docker.GPUAll:
 		if has["nvidia.com/gpu=all"] {
-			return docker.GPURequest{Kind: "cdi", DeviceIDs: []string{"nvidia.com/gpu=all"}}
+			return docker.GPURequest{Kind: docker.GPUCDI, DeviceIDs: []string{"nvidia.com/gpu=all"}}
 		}
-	case "devices":
+	case docker.GPUDevices:
 		var ids []string
 		for _, id := range req.DeviceIDs {
 			if !has["nvidia.com/gpu="+id] {
@@ -304,7 +296,7 @@ func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
 			}
 			ids = append(ids, "nvidia.com/gpu="+id)
 		}
-		return docker.GPURequest{Kind: "cdi", DeviceIDs: ids}
+		return docker.GPURequest{Kind: docker.GPUCDI, DeviceIDs: ids}
 	}
 	return req
 }
@@ -345,14 +337,14 @@ func (r *run) inventoryGPUs(req docker.GPURequest) {
 	}
 	r.gpus = devs
 	switch req.Kind {
-	case "none":
+	case docker.GPUNone:
 		r.gpuReason = "no GPU requested for the container (--gpus none)"
 		return
-	case "count":
+	case docker.GPUCount:
 		for i := 0; i < req.Count && i < len(devs); i++ {
 			r.gpuIdx = append(r.gpuIdx, devs[i].Index)
 		}
-	case "devices", "cdi":
+	case docker.GPUDevices, docker.GPUCDI:
 		for _, id := range req.DeviceIDs {
 			for _, d := range devs {
 				if strconv.Itoa(d.Index) == id || d.UUID == id || strings.HasSuffix(id, "="+strconv.Itoa(d.Index)) || strings.HasSuffix(id, "="+d.UUID) {

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/report"
 )
@@ -21,7 +19,7 @@ import (
 // ctx ends with the run (Ctrl-C) or with the container (its cause says why).
 func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	for i := 0; i < r.cfg.Warmup; i++ {
-		pr := r.runPrompt(ctx, c, "warmup", i)
+		pr := r.runPrompt(ctx, c, report.RunWarmup, i)
 		r.warmups = append(r.warmups, pr)
 		r.progressf("warmup %d/%d: %s", i+1, r.cfg.Warmup, describe(pr))
 		if pr.Err != nil && r.stopsRun(pr) {
@@ -30,7 +28,7 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	}
 	failed := 0
 	for i := 0; i < r.cfg.Runs; i++ {
-		pr := r.runPrompt(ctx, c, "warm", i)
+		pr := r.runPrompt(ctx, c, report.RunWarm, i)
 		r.warm = append(r.warm, pr)
 		r.progressf("run %d/%d: %s", i+1, r.cfg.Runs, describe(pr))
 		if pr.Err != nil {
@@ -74,6 +72,7 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
 	cr.stopping.Store(true)
+	r.stall.containerStopping()
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
@@ -152,6 +151,7 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 		for {
 			// A device that cannot be read is left out; the others' samples still count.
 			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
+				r.stall.gpu(s, time.Now())
 				r.mu.Lock()
 				if len(r.gpuSamples) < maxSamples {
 					r.gpuSamples = append(r.gpuSamples, s...)
@@ -210,19 +210,19 @@ func (r *run) logSaver() func(docker.LogLine) {
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with
 // --fail-on-slow any of them makes the run fail (exit 3) once the report is written.
 func (r *run) checkSlow() error {
+	r.addStallSteps()
 	for _, cr := range r.colds {
 		if cr.Tracker == nil {
 			continue
 		}
 		for _, g := range cr.Tracker.Gaps(r.cfg.SlowGap) {
 			s := cr.logs.onClock(g.Start)
-			r.slow = append(r.slow, report.SlowStep{Phase: cr.phaseAt(s), Kind: "gap", DurationS: g.End.Sub(g.Start).Seconds(), Before: g.Before, After: g.After})
+			r.slow = append(r.slow, report.SlowStep{Phase: cr.phaseAt(s), Kind: report.SlowGap, DurationS: g.End.Sub(g.Start).Seconds(), Before: g.Before, After: g.After})
 		}
 	}
 	if len(r.cfg.Budgets) > 0 && len(r.colds) > 0 {
-		phases := r.budgetPhases()
-		for _, v := range comfylog.CheckBudgets(r.cfg.Budgets, phases) {
-			r.slow = append(r.slow, report.SlowStep{Phase: v.Budget.Phase, Kind: "budget", DurationS: v.Took.Seconds(), BudgetS: v.Budget.Limit.Seconds()})
+		for _, v := range CheckBudgets(r.cfg.Budgets, r.budgetDurations()) {
+			r.slow = append(r.slow, report.SlowStep{Phase: string(v.Budget.Phase), Kind: report.SlowBudget, DurationS: v.Took.Seconds(), BudgetS: v.Budget.Limit.Seconds()})
 		}
 	}
 	sort.SliceStable(r.slow, func(i, j int) bool { return r.slow[i].Kind < r.slow[j].Kind })
@@ -232,47 +232,16 @@ func (r *run) checkSlow() error {
 	return nil
 }
 
-// budgetPhases are the durations --budget can name, from the slowest cold start.
-func (r *run) budgetPhases() map[string]time.Duration {
-	out := map[string]time.Duration{}
-	put := func(k string, d time.Duration) {
-		if d > out[k] {
-			out[k] = d
-		}
-	}
-	for _, cr := range r.colds {
-		for _, s := range cr.Spans {
-			d := s.End.Sub(s.Start)
-			switch {
-			case s.Parent == "":
-				put(s.Name, d)
-			case strings.HasPrefix(s.Name, "model_load:"):
-				put("model_load", d)
-			case s.Name == "first_image":
-				put("first_image", d)
-			}
-		}
-		if !cr.Ready.IsZero() {
-			put("ready", cr.Ready.Sub(cr.Start))
-		}
-	}
-	for _, pr := range r.warm {
-		if pr.Err == nil {
-			put("warm_e2e", pr.Res.E2E())
-		}
-	}
-	return out
-}
-
-// phaseAt names the top-level phase that contains t.
+// phaseAt names the top-level phase that contains t, as slow steps name it.
 func (cr *coldRun) phaseAt(t time.Time) string {
 	if t.IsZero() {
 		return "unknown"
 	}
-	for _, s := range cr.Spans {
-		if s.Parent == "" && !t.Before(s.Start) && t.Before(s.End) {
-			return strings.TrimSuffix(phaseKey(s.Name), "_s") // the report's phase names
-		}
+	if p, ok := cr.tl.phaseAt(t); ok {
+		return p.Name()
+	}
+	if end := cr.tl.end(); !end.IsZero() && t.Before(end) {
+		return "between phases"
 	}
 	return "warm runs"
 }
