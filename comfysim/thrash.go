@@ -19,7 +19,7 @@ func thrash(ctx context.Context) {
 	var hold [][]byte
 	const chunk = 1 << 20
 	for limit > 0 && ctx.Err() == nil {
-		used := cgroupUsage()
+		used := cgroupUsed()
 		if used <= 0 || float64(used+chunk) >= thrashFill*float64(limit) {
 			break
 		}
@@ -55,12 +55,27 @@ func cgroupLimit() int64 {
 	return 0
 }
 
-// cgroupUsage is the cgroup's memory in use, in bytes (0 when unknown).
-func cgroupUsage() int64 {
-	for _, p := range []string{"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"} {
-		if n := readInt(p); n > 0 {
-			return n
+// cgroupUsed is the cgroup's memory in use less its inactive file cache, in bytes (0 when
+// unknown): what the engine's stats call used memory. Cache the kernel can drop does not count.
+func cgroupUsed() int64 {
+	for _, v := range []struct{ usage, stat, key string }{
+		{"/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory.stat", "inactive_file"},
+		{"/sys/fs/cgroup/memory/memory.usage_in_bytes", "/sys/fs/cgroup/memory/memory.stat", "total_inactive_file"},
+	} {
+		n := readInt(v.usage)
+		if n <= 0 {
+			continue
 		}
+		if b, err := os.ReadFile(v.stat); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, val, ok := strings.Cut(line, " "); ok && k == v.key {
+					if x, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64); err == nil && x < n {
+						n -= x
+					}
+				}
+			}
+		}
+		return n
 	}
 	return 0
 }
