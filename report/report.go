@@ -45,6 +45,15 @@ type Report struct {
 	Warnings []string `json:"warnings"`
 	// Error is set when the run failed; the report is then partial.
 	Error *ErrorInfo `json:"error"`
+
+	// Sections holds the members of a combined run (the images of a matrix, the hosts of a
+	// fleet), one whole report each, in the order given; the top-level fields repeat the first
+	// section's report, so readers of single reports see the baseline. Empty for a single run.
+	Sections []Section `json:"sections,omitempty"`
+	// Comparison compares every section with the first; nil for a single run.
+	Comparison *CompareResult `json:"comparison,omitempty"`
+	// Baseline is the comparison of this run with a stored report (up-and-bench --baseline).
+	Baseline *CompareResult `json:"baseline,omitempty"`
 }
 
 // Tool identifies the qwenlab build that wrote the report.
@@ -71,6 +80,8 @@ type Target struct {
 	// Config holds the flags that matter for comparing runs (gpus, init, comfy args, env with
 	// redaction applied, seed, runs, warmup), as the user gave them.
 	Config map[string]string `json:"config,omitempty"`
+	// Compose is set when the container came from a Compose file (--compose).
+	Compose *Compose `json:"compose,omitempty"`
 }
 
 // ImageInfo is the container image a docker target ran.
