@@ -385,10 +385,10 @@ func (s summary) warm() {
 			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
 		}
 		if r.Contention != "" && r.Valid {
-			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index, r.Contention)
+			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index+1, r.Contention)
 		}
 		if r.FinalState != "" {
-			s.printf("  run %d: %s on the server: %s\n", r.Index, r.Status, finalStateText(r.FinalState))
+			s.printf("  run %d: %s on the server: %s\n", r.Index+1, r.Status, finalStateText(r.FinalState))
 		}
 	}
 }

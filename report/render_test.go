@@ -180,7 +180,7 @@ func TestRenderSharedServerRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"contended", "run 0 invalid: queued behind 1 foreign prompt(s) for 23.2 s", "run 1: timeout on the server: still running when qwenlab exited"} {
+	for _, want := range []string{"contended", "run 1 invalid: queued behind 1 foreign prompt(s) for 23.2 s", "run 2: timeout on the server: still running when qwenlab exited"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
