@@ -24,6 +24,8 @@ type promptRun struct {
 	Flagged bool // Lag over the threshold
 	// LogExecuted is the matching "Prompt executed in N seconds" of the server's log.
 	LogExecuted *float64
+	// ImageSHA256 holds the sha256 of the output images, fetched after the run.
+	ImageSHA256 []string
 }
 
 // samplerClasses are node classes whose being cached means a run measured nothing.
@@ -35,8 +37,15 @@ func isSampler(class string) bool {
 func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index int) *promptRun {
 	seed := r.cfg.Seed + r.seq
 	r.seq++
+	return r.runSeed(ctx, c, kind, index, seed)
+}
+
+// runSeed sends one prompt with the given seed and classifies the outcome; its output
+// images are hashed afterwards, outside the timing.
+func (r *run) runSeed(ctx context.Context, c Comfy, kind report.RunKind, index int, seed uint64) *promptRun {
 	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
 	pr.Res, pr.Err = c.Run(ctx, r.plan.withSeed(seed))
+	r.hashImages(ctx, c, pr)
 	if n := len(r.colds); n > 0 {
 		r.colds[n-1].prompts = append(r.colds[n-1].prompts, pr)
 	}
