@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,7 @@ type runFlags struct {
 	sets     []string
 	budgets  []string
 	out      string
+	html     string
 	json     bool
 }
 
@@ -41,7 +43,12 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+	fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout, "a prompt waiting this long in ComfyUI's queue without starting is taken off the queue and counted as timed out")
+	fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
+	fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
+	fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
 	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
 	fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
@@ -79,12 +86,15 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	if f.out != "" {
-		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
-			return usagef("--out %s: is a directory; give a file name", f.out)
+	for _, o := range []struct{ flag, path string }{{"out", f.out}, {"html", f.html}} {
+		if o.path == "" {
+			continue
 		}
-		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
-			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+		if st, err := os.Stat(o.path); err == nil && st.IsDir() {
+			return usagef("--%s %s: is a directory; give a file name", o.flag, o.path)
+		}
+		if _, err := os.Stat(filepath.Dir(o.path)); err != nil {
+			return usagef("--%s %s: folder %s does not exist", o.flag, o.path, filepath.Dir(o.path))
 		}
 	}
 	return nil
@@ -187,7 +197,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	defer dc.Close()
 	deps := lab.Deps{
 		Engine:   dc,
-		Dial:     dialer(c),
+		Dial:     dialer(c, e.stderr),
 		Progress: e.stderr,
 		SimImage: func(ctx context.Context) (string, error) {
 			exe, err := os.Executable()
@@ -238,16 +248,18 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
-	deps := lab.Deps{Dial: dialer(c), Progress: e.stderr}
+	deps := lab.Deps{Dial: dialer(c, e.stderr), Progress: e.stderr}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
 }
 
-func dialer(c *lab.Config) func(string) (lab.Comfy, error) {
+func dialer(c *lab.Config, progress io.Writer) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
-		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout})
+		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout,
+			QueueTimeout: c.QueueTimeout, InterruptWait: c.PromptInterruptWait(),
+			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +290,13 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			}
 		} else {
 			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
+		}
+	}
+	if f.html != "" && rep != nil {
+		if err := report.WriteHTML(f.html, rep); err != nil {
+			werr = errors.Join(werr, err)
+		} else {
+			fmt.Fprintf(e.stderr, "qwenlab: HTML report written to %s\n", f.html)
 		}
 	}
 	if rep != nil {
