@@ -140,7 +140,7 @@ func FuzzSamplerAdd(f *testing.F) {
 			if !ss[0].Missing.Has(FieldVRAM) {
 				want[ss[0].Index] = max(want[ss[0].Index], ss[0].VRAMUsed)
 			}
-			s.add(ss, nil)
+			s.Add(ss, nil)
 			rounds++
 		}
 		got := s.Samples()
