@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/qwenlab/qwenlab/gpu"
 )
@@ -23,7 +24,12 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 	}
 	idx := append([]int(nil), r.gpuIdx...)
 	s := gpu.StartSampler(context.WithoutCancel(ctx), r.cfg.GPUInterval, 0, func() ([]gpu.Sample, error) {
-		return r.deps.GPU.Sample(idx)
+		// A device that cannot be read is left out; the others' samples still count.
+		ss, err := r.deps.GPU.Sample(idx)
+		if len(ss) > 0 {
+			r.stall.gpu(ss, time.Now())
+		}
+		return ss, err
 	})
 	r.gpuWatch.set(s)
 	return func() { s.Stop() }

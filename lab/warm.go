@@ -72,6 +72,7 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
 	cr.stopping.Store(true)
+	r.stall.containerStopping()
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
@@ -176,6 +177,7 @@ func (r *run) logSaver() func(docker.LogLine) {
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with
 // --fail-on-slow any of them makes the run fail (exit 3) once the report is written.
 func (r *run) checkSlow() error {
+	r.addStallSteps()
 	for _, cr := range r.colds {
 		if cr.Tracker == nil {
 			continue
