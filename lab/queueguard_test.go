@@ -241,3 +241,43 @@ func TestQueueTimeoutDeletesPendingPrompt(t *testing.T) {
 		t.Errorf("the foreign prompt: %q", st)
 	}
 }
+
+// TestOthersPromptsAreNeverTouched: a colleague queues a prompt behind ours; ours times out
+// and is interrupted by its id. The colleague's prompt then runs to success while qwenlab
+// exits: no global /interrupt, no queue clear, no /free.
+func TestOthersPromptsAreNeverTouched(t *testing.T) {
+	url := startSim(t, comfysim.Config{StepTime: time.Millisecond, Faults: []string{"slow-node=8:1s", "slow-node=" + comfysim.ForeignNode + ":1s"}})
+	cfg := simConfig("polite")
+	cfg.Runs = 1
+	cfg.PromptTimeout = 400 * time.Millisecond
+	done := make(chan error, 1)
+	var fid string
+	go func() {
+		// Queue the colleague's prompt while ours runs its slow node.
+		time.Sleep(300 * time.Millisecond)
+		id, err := comfysim.ForeignPrompt(context.Background(), url, "colleague")
+		fid = id
+		done <- err
+	}()
+	rep, err, _, probe := sharedBench(t, url, cfg)
+	if ferr := <-done; ferr != nil {
+		t.Fatal(ferr)
+	}
+	if err == nil || rep.Warm.Runs[0].FinalState != "interrupted" {
+		t.Fatalf("our run: %v, final %q", err, rep.Warm.Runs[0].FinalState)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := probe.PromptState(context.Background(), fid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == "success" {
+			break
+		}
+		if st != comfy.PromptRunning && st != comfy.PromptPending || time.Now().After(deadline) {
+			t.Fatalf("the colleague's prompt ended %q: qwenlab touched it", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
