@@ -25,7 +25,8 @@ const DefaultEnergyGap = 2 * time.Second
 // first halving, about 450 KB per device.
 const DefaultMaxTicks = 4096
 
-// Sampler samples in its own goroutine until its context ends or [Sampler.Stop].
+// Sampler samples in its own goroutine until its context ends or [Sampler.Stop], and once
+// more then.
 //
 // Note: memory is bounded by decimation, not by a ring, so that a long run keeps its
 // cold start. When maxTicks ticks are stored, neighbouring ticks are merged pairwise
@@ -92,6 +93,13 @@ func newSampler(ctx context.Context, interval time.Duration, maxTicks int, sampl
 	ctx, cancel := context.WithCancel(ctx)
 	s := bareSampler(maxTicks)
 	s.cancel = cancel
+	if ctx.Err() != nil {
+		close(s.done)
+		return s
+	}
+	// The first round is taken before the sampler is returned: the caller's next step is
+	// already observed.
+	s.Add(sample())
 	go s.run(ctx, interval, sample)
 	return s
 }
@@ -101,15 +109,14 @@ func (s *Sampler) run(ctx context.Context, interval time.Duration, sample func()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if ctx.Err() != nil {
-			return
-		}
-		got, err := sample()
-		s.Add(got, err)
 		select {
 		case <-ctx.Done():
+			// One last round: the end state, which a run shorter than an interval would
+			// otherwise never show.
+			s.Add(sample())
 			return
 		case <-t.C:
+			s.Add(sample())
 		}
 	}
 }
