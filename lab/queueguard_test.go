@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ func (l *lockedBuf) String() string {
 // sharedBench benches the simulator at url with the client options the CLI sets.
 func sharedBench(t *testing.T, url string, cfg Config) (*report.Report, error, *lockedBuf, *comfy.Client) {
 	t.Helper()
+	return sharedBenchCtx(context.Background(), t, url, cfg)
+}
+
+func sharedBenchCtx(ctx context.Context, t *testing.T, url string, cfg Config) (*report.Report, error, *lockedBuf, *comfy.Client) {
+	t.Helper()
 	progress := &lockedBuf{}
 	cfg.URL = url
 	cfg.Params = map[string]string{"width": "64", "height": "64"}
@@ -43,7 +49,7 @@ func sharedBench(t *testing.T, url string, cfg Config) (*report.Report, error, *
 			QueueTimeout: cfg.QueueTimeout, InterruptWait: cfg.InterruptWait,
 			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 	}
-	rep, err := Bench(context.Background(), cfg, Deps{Dial: dial, Progress: progress})
+	rep, err := Bench(ctx, cfg, Deps{Dial: dial, Progress: progress})
 	probe, perr := comfy.NewClient(url, comfy.Options{ClientID: "probe"})
 	if perr != nil {
 		t.Fatal(perr)
@@ -279,5 +285,39 @@ func TestOthersPromptsAreNeverTouched(t *testing.T) {
 			t.Fatalf("the colleague's prompt ended %q: qwenlab touched it", st)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCtrlCLeavesNothingOfOurs: Ctrl-C while our prompt runs a node without progress, and
+// while it waits in the queue behind a colleague's: the running one is interrupted by id and
+// confirmed, the pending one deleted; nothing of ours is left and the report says so.
+func TestCtrlCLeavesNothingOfOurs(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pending=%v", pending), func(t *testing.T) {
+			url := startSim(t, comfysim.Config{StepTime: time.Millisecond, Faults: []string{"slow-node=8:1s", "slow-node=" + comfysim.ForeignNode + ":1500ms"}})
+			if pending {
+				if _, err := comfysim.ForeignPrompt(context.Background(), url, "colleague"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := simConfig("ctrlc")
+			cfg.Runs = 1
+			cfg.IdleWait = 0
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // Ctrl-C
+			defer cancel()
+			rep, err, _, probe := sharedBenchCtx(ctx, t, url, cfg)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v", err)
+			}
+			r := rep.Warm.Runs[0]
+			want := "" // the server confirmed the interrupt: final state = status
+			if pending {
+				want = "removed"
+			}
+			if r.Status != "interrupted" || r.FinalState != want {
+				t.Errorf("run: status %q final %q", r.Status, r.FinalState)
+			}
+			assertNothingOfOurs(t, probe, cfg.RunID)
+		})
 	}
 }
