@@ -330,7 +330,9 @@ func TestRenderHTMLMatrix(t *testing.T) {
 	if len(cmp) != 1 {
 		t.Fatalf("%d side-by-side sections, want 1", len(cmp))
 	}
-	heads := findAll(cmp[0], func(n *html.Node) bool { return n.Data == "th" && n.Parent.Parent.Parent != nil && hasClass(n.Parent.Parent.Parent, "compare-metrics") })
+	heads := findAll(cmp[0], func(n *html.Node) bool {
+		return n.Data == "th" && n.Parent.Parent.Parent != nil && hasClass(n.Parent.Parent.Parent, "compare-metrics")
+	})
 	if len(heads) != 3 || textOf(heads[1]) != "fast:1" || textOf(heads[2]) != "slow<img src=x>:1" {
 		var hs []string
 		for _, h := range heads {
