@@ -164,9 +164,10 @@ type run struct {
 	logs     *logFile     // --save-logs, once opened
 	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
-	mu         sync.Mutex
-	gpuSamples []gpu.Sample
-	stats      statsAgg
+	gpuWatch gpuWatch // the container's GPUs, sampled in the background
+
+	mu    sync.Mutex
+	stats statsAgg
 }
 
 func newRun(cfg Config, deps Deps) *run {
