@@ -159,9 +159,10 @@ type run struct {
 	secrets  []string     // --env values to redact everywhere
 	effSpec  *docker.Spec // the container as created (--compose reports it)
 
-	mu         sync.Mutex
-	gpuSamples []gpu.Sample
-	stats      statsAgg
+	gpuWatch gpuWatch // the container's GPUs, sampled in the background
+
+	mu    sync.Mutex
+	stats statsAgg
 }
 
 func newRun(cfg Config, deps Deps) *run {
