@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -153,7 +154,7 @@ func samePath(a, b string) bool {
 func upAndBench(ctx context.Context, e *env, args []string) error {
 	if file, rest, ok, err := rerunFlag(args); err != nil {
 		return err
-	} else if ok {
+	} else if ok && !slices.Contains(rest, "--help") && !slices.Contains(rest, "-h") {
 		return rerun(ctx, e, file, rest)
 	}
 	f := &runFlags{cfg: lab.Defaults()}
