@@ -2,10 +2,12 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 
+	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/docker"
 
 	"github.com/qwenlab/qwenlab/report"
@@ -42,6 +44,10 @@ func (r *run) bench(ctx context.Context) (err error) {
 	defer c.Close()
 	defer r.settleServer(ctx, c)
 	if err := c.Ready(ctx); err != nil {
+		var se *comfy.StatusError
+		if errors.As(err, &se) { // something answers, but not as ComfyUI does
+			return inPhase("connect", fmt.Errorf("%s answers, but not like ComfyUI: %w (is it ComfyUI, and is the URL its base, without a path like /api?)", r.cfg.URL, err))
+		}
 		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
 	}
 	if err := r.livePreflight(ctx, c); err != nil {
