@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/comfy"
-	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -118,6 +116,8 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
 	var cf composeFlags
 	cf.register(fs)
+	var ef engineFlags
+	ef.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -149,29 +149,18 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
 
-	dc, err := docker.New(ctx)
+	eps, err := ef.endpoints()
 	if err != nil {
 		return err
 	}
-	defer dc.Close()
-	deps := lab.Deps{
-		Engine:   dc,
-		Dial:     dialer(c),
-		Progress: e.stderr,
-		SimImage: func(ctx context.Context) (string, error) {
-			exe, err := os.Executable()
-			if err != nil {
-				return "", fmt.Errorf("find qwenlab's own executable: %w", err)
-			}
-			// QWENLAB_SIM_REPO names the repository of the simulator images (default
-			// qwenlab-sim): tests keep theirs apart from a user's cached image.
-			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, e.stderr)
-		},
+	if len(eps) > 1 {
+		return runFleet(ctx, e, f, eps)
 	}
-	closeGPU := attachGPU(&deps)
-	defer closeGPU()
 	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
-	rep, runErr := lab.UpAndBench(ctx, *c, deps)
+	rep, runErr := runOn(ctx, *c, eps[0], e.stderr)
+	if rep == nil && runErr != nil {
+		return runErr
+	}
 	return finish(e, f, rep, runErr)
 }
 
@@ -180,6 +169,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 	c := &f.cfg
 	fs := newFlagSet(e, "bench", "--url URL [flags]")
 	fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+	fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
+	fs.BoolVar(&c.SameHost, "same-host", false, "the server runs on this machine: watch its GPUs even if --url is not a loopback address")
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err

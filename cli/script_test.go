@@ -94,6 +94,8 @@ func TestScripts(t *testing.T) {
 				return dockerUp, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "socat", "sshd":
+				return haveTool(cond), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -107,6 +109,8 @@ func TestScripts(t *testing.T) {
 			"labelled":  cmdLabelled,
 			"httpget":   cmdHTTPGet,
 			"sleep":     cmdSleep,
+			"tcpengine": cmdTCPEngine,
+			"sshengine": cmdSSHEngine,
 		},
 	})
 }

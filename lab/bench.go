@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 
@@ -24,7 +23,7 @@ func (r *run) bench(ctx context.Context) (err error) {
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
-	if isLoopbackURL(r.cfg.URL) {
+	if isLoopbackURL(r.cfg.URL) || r.cfg.SameHost {
 		r.inventoryGPUs(docker.GPURequest{Kind: docker.GPUAll})
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
@@ -34,8 +33,8 @@ func (r *run) bench(ctx context.Context) (err error) {
 		return inPhase("connect", err)
 	}
 	defer c.Close()
-	if err := c.Ready(ctx); err != nil {
-		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
+	if err := r.benchReady(ctx, c); err != nil {
+		return err
 	}
 	if err := r.livePreflight(ctx, c); err != nil {
 		return inPhase("preflight", err)

@@ -151,6 +151,7 @@ type run struct {
 	closers  []func()
 	secrets  []string     // --env values to redact everywhere
 	effSpec  *docker.Spec // the container as created (--compose reports it)
+	readyAt  *time.Time   // bench --wait-ready: when the server first answered
 
 	mu         sync.Mutex
 	gpuSamples []gpu.Sample
