@@ -55,6 +55,7 @@ func commands() []command {
 		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup},
 		{"sim", "[--listen ADDR] [--port N] [--models DIR] [--profile NAME]", "run the built-in ComfyUI simulator in the foreground", sim},
 		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
+		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd},
 		{"scenarios", "", "list the embedded scenarios", listScenarios},
 		{"version", "", "print qwenlab's version", version},
 	}

@@ -89,7 +89,7 @@ func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
 
 // runOn runs up-and-bench on one engine: on a remote one, ComfyUI and the measuring
 // container both run there, and the GPUs watched are never this machine's.
-func runOn(ctx context.Context, c lab.Config, ep docker.Endpoint, progress io.Writer) (*report.Report, error) {
+func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, progress io.Writer) (*report.Report, error) {
 	dc, err := docker.NewAt(ctx, ep)
 	if err != nil {
 		return nil, err
@@ -97,10 +97,16 @@ func runOn(ctx context.Context, c lab.Config, ep docker.Endpoint, progress io.Wr
 	defer dc.Close()
 	deps := engineDeps(dc, &c, progress)
 	if dc.Remote() {
+		if len(entries) > 1 {
+			return nil, usagef("several --image on a remote engine (%s): not supported yet; run one image per invocation", dc.Name())
+		}
 		deps.GPUReason = "remote host"
 		return lab.UpAndBenchRemote(ctx, c, deps)
 	}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
+	if len(entries) > 1 {
+		return lab.Matrix(ctx, c, entries, deps)
+	}
 	return lab.UpAndBench(ctx, c, deps)
 }

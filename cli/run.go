@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -25,6 +27,7 @@ type runFlags struct {
 	sets     []string
 	budgets  []string
 	out      string
+	html     string
 	json     bool
 }
 
@@ -38,6 +41,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
 	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+	fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
 	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
@@ -75,12 +79,15 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	if f.out != "" {
-		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
-			return usagef("--out %s: is a directory; give a file name", f.out)
+	for _, o := range []struct{ flag, path string }{{"out", f.out}, {"html", f.html}} {
+		if o.path == "" {
+			continue
 		}
-		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
-			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+		if st, err := os.Stat(o.path); err == nil && st.IsDir() {
+			return usagef("--%s %s: is a directory; give a file name", o.flag, o.path)
+		}
+		if _, err := os.Stat(filepath.Dir(o.path)); err != nil {
+			return usagef("--%s %s: folder %s does not exist", o.flag, o.path, filepath.Dir(o.path))
 		}
 	}
 	return nil
@@ -90,7 +97,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
-	fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
+	images := fs.StringArray("image", nil, "ComfyUI container IMAGE (default: the built-in simulator, built locally); 'sim' or 'sim:PROFILE' names the simulator; repeat for a matrix: each image in turn, compared with the first")
 	fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
 	fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
 	f.register(fs)
@@ -118,16 +125,34 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	cf.register(fs)
 	var ef engineFlags
 	ef.register(fs)
+	gf := &compareFlags{}
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	entries, err := matrixEntries(*images, c.SimProfile, c.GPUs)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 1 {
+		c.Image, c.SimProfile = entries[0].Image, entries[0].SimProfile
+	}
+	if c.Compare, err = gf.options(); err != nil {
 		return err
 	}
 	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
+	if len(entries) > 1 && c.Compose != nil {
+		return usagef("--compose with several --image: give one image (the compose file's or --image)")
+	}
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
 			c.GPUs = "none"
+		}
+		if len(entries) > 1 {
+			c.GPUs = entries[0].GPUs // the other images have their own default
 		}
 	}
 	if *memory != "" {
@@ -157,7 +182,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		return runFleet(ctx, e, f, eps)
 	}
 	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
-	rep, runErr := runOn(ctx, *c, eps[0], e.stderr)
+	rep, runErr := runOn(ctx, *c, entries, eps[0], e.stderr)
 	if rep == nil && runErr != nil {
 		return runErr
 	}
@@ -228,19 +253,85 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
 		}
 	}
+	if f.html != "" && rep != nil {
+		if err := report.WriteHTML(f.html, rep); err != nil {
+			werr = errors.Join(werr, err)
+		} else {
+			fmt.Fprintf(e.stderr, "qwenlab: HTML report written to %s\n", f.html)
+		}
+	}
 	if rep != nil {
 		if f.json {
 			if b, err := report.Marshal(rep); err == nil {
 				e.stdout.Write(b)
 			}
 		} else {
-			report.RenderSummary(e.stdout, rep)
+			renderRun(e, rep)
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
+	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
+		return thresholdErr(rep.Comparison)
+	}
 	return errors.Join(runErr, werr)
+}
+
+// renderRun prints a run's summary; for a matrix, each image's and then the comparison
+// with the first image.
+func renderRun(e *env, rep *report.Report) {
+	if len(rep.Sections) == 0 {
+		report.RenderSummary(e.stdout, rep)
+		return
+	}
+	for _, s := range rep.Sections {
+		fmt.Fprintf(e.stdout, "=== %s ===\n", s.Label)
+		report.RenderSummary(e.stdout, s.Report)
+		fmt.Fprintln(e.stdout)
+	}
+	if rep.Comparison != nil {
+		fmt.Fprintln(e.stdout, "=== comparison with the first image ===")
+		report.RenderCompare(e.stdout, rep.Comparison, report.FormatText)
+	}
+	for _, w := range rep.Warnings {
+		if strings.HasPrefix(w, "no comparison") {
+			fmt.Fprintf(e.stdout, "warning: %s\n", w)
+		}
+	}
+}
+
+// matrixEntries reads the --image flags: an image reference, "sim" (the built-in simulator
+// with --sim-profile) or "sim:PROFILE". No flag is the simulator. Each entry gets gpus, or
+// by default all GPUs for an image and none for the simulator.
+func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry, error) {
+	if len(images) == 0 {
+		return []lab.MatrixEntry{{Label: "sim", SimProfile: simProfile, GPUs: cmp.Or(gpus, "none")}}, nil
+	}
+	var out []lab.MatrixEntry
+	seen := map[string]bool{}
+	for _, im := range images {
+		im = strings.TrimSpace(im)
+		if im == "" {
+			return nil, usagef("--image: empty; give an image reference, sim or sim:PROFILE")
+		}
+		if seen[im] {
+			return nil, usagef("--image %s: given twice", im)
+		}
+		seen[im] = true
+		e := lab.MatrixEntry{Label: im, Image: im, GPUs: cmp.Or(gpus, "all")}
+		if im == "sim" || strings.HasPrefix(im, "sim:") {
+			e.Image, e.SimProfile, e.GPUs = "", simProfile, cmp.Or(gpus, "none")
+			if p, ok := strings.CutPrefix(im, "sim:"); ok {
+				if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
+					return nil, usagef("--image %s: %s", im, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
+				}
+				e.SimProfile = p
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // checkDropCaches validates --drop-caches for a user with effective uid euid.

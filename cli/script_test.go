@@ -96,6 +96,8 @@ func TestScripts(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			case "socat", "sshd":
 				return haveTool(cond), nil
+			case "chromium":
+				return chromiumAvailable()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -111,6 +113,7 @@ func TestScripts(t *testing.T) {
 			"sleep":     cmdSleep,
 			"tcpengine": cmdTCPEngine,
 			"sshengine": cmdSSHEngine,
+			"chromium":  cmdChromium,
 		},
 	})
 }

@@ -35,6 +35,10 @@ func (r *run) assemble(runErr error) *report.Report {
 		rep.Scenario.Params = r.plan.params
 	}
 	r.matchLogTimes()
+	for _, pr := range r.prompts() {
+		r.measure(pr)
+	}
+	rep.ServerClock = r.clock.report()
 	rep.Target = r.target()
 	rep.Host = r.host()
 
@@ -231,8 +235,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	if !res.ImageAt.IsZero() {
 		run.ImageS = ptr(res.Image().Seconds())
 	}
-	if !res.Started.IsZero() {
-		run.QueueS = ptr(res.Queue().Seconds())
+	if pr.QueueOK {
+		run.QueueS = ptr(pr.Queue.Seconds())
 	}
 	if d, ok := res.Server(); ok {
 		run.ServerS = ptr(d.Seconds())

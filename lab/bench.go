@@ -28,6 +28,7 @@ func (r *run) bench(ctx context.Context) (err error) {
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}
+	r.clock = newServerClock(isLoopbackURL(r.cfg.URL))
 	c, err := r.deps.Dial(r.cfg.URL)
 	if err != nil {
 		return inPhase("connect", err)

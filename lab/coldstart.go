@@ -158,6 +158,9 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
+	if r.clock == nil {
+		r.clock = newServerClock(isLoopbackURL(url))
+	}
 	c, err := r.deps.Dial(url)
 	if err != nil {
 		return nil, cr, inPhase("ready", err)

@@ -90,6 +90,9 @@ type Config struct {
 
 	SaveLogs string // path for all log lines, "" = don't
 
+	// Compare configures the comparison of a matrix's sections and of a --baseline.
+	Compare report.CompareOptions
+
 	// Compose is the Compose service the container comes from (--compose), with the fields
 	// that have flags (image, env, ports, GPUs, memory, init, the models mount) already merged
 	// into this Config by package cli; the rest (command, entrypoint, shm size, ulimits, health

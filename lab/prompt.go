@@ -19,8 +19,12 @@ type promptRun struct {
 	Res     *comfy.Result
 	Err     error
 	Invalid string // why the run does not count ("" = valid)
+	// Queue and Lag are on the client's clock (serverClock); QueueOK and LagOK say they are
+	// known.
+	Queue   time.Duration
+	QueueOK bool
 	Lag     time.Duration
-	LagOK   bool // Lag is known
+	LagOK   bool
 	Flagged bool // Lag over the threshold
 	// LogExecuted is the matching "Prompt executed in N seconds" of the server's log.
 	LogExecuted *float64
@@ -49,13 +53,32 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index
 	} else {
 		pr.Invalid = "failed: " + oneLine(pr.Err.Error())
 	}
-	if srv, ok := res.Server(); ok && !res.Started.IsZero() && !res.End.IsZero() {
-		pr.Lag = res.End.Sub(res.Started) - srv
-		pr.LagOK = true
+	r.clock.observe(res)
+	r.measure(pr)
+	return pr
+}
+
+// measure puts the prompt's queue and delivery lag on the client's clock and flags a lag
+// over the threshold. It runs again when the report is assembled: a remote server's clock
+// offset is known better after every prompt.
+func (r *run) measure(pr *promptRun) {
+	pr.Queue, pr.Lag, pr.QueueOK, pr.LagOK = r.clock.promptTimes(pr.Res)
+	pr.Flagged = false
+	if srv, ok := pr.Res.Server(); ok && pr.LagOK {
 		limit := r.cfg.LagBase + time.Duration(r.cfg.LagFrac*float64(srv))
 		pr.Flagged = pr.Lag > limit
 	}
-	return pr
+}
+
+// prompts are every prompt of the run, in the order they were sent.
+func (r *run) prompts() []*promptRun {
+	var out []*promptRun
+	for _, cr := range r.colds {
+		if cr.First != nil {
+			out = append(out, cr.First)
+		}
+	}
+	return append(append(out, r.warmups...), r.warm...)
 }
 
 // cachedVerdict says why a successful run is not a valid measurement: ComfyUI served its

@@ -137,6 +137,7 @@ type run struct {
 	gpuIdx     []int
 	gpuOn      bool
 	sysStats   *comfy.SystemStats
+	clock      *serverClock // the server's timestamps on the client's clock
 	warnings   []string
 	pullSpan   *span
 	colds      []*coldRun
