@@ -73,7 +73,7 @@ func (f *engineFlags) endpoints() ([]docker.Endpoint, error) {
 func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
 	return lab.Deps{
 		Engine:   dc,
-		Dial:     dialer(c),
+		Dial:     dialer(c, progress),
 		Progress: progress,
 		SimImage: func(ctx context.Context) (string, error) {
 			exe, err := os.Executable()

@@ -102,7 +102,13 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	cr.tl.phase(report.PhaseCreate, report.SourceEngine, time.Now())
 
-	cr.logs = newLogSink(r.logSaver())
+	save := r.logSaver()
+	cr.logs = newLogSink(func(l docker.LogLine) {
+		r.stall.logLine(time.Now())
+		if save != nil {
+			save(l)
+		}
+	})
 	cr.Tracker = cr.logs.tracker
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -115,6 +121,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("start", err)
 	}
 	cr.tl.phase(report.PhaseStart, report.SourceEngine, time.Now())
+	r.stall.containerStarted(time.Now())
 
 	go func() {
 		defer close(cr.logsDone)
@@ -124,6 +131,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}()
 	exitC := e.WaitExit(watchCtx, id)
 	phase := &atomicString{v: "start"}
+	r.phaseNow.Store(phase)
 	go func() {
 		select {
 		case st, ok := <-exitC:
@@ -142,7 +150,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		}
 	}()
 	go func() {
-		_ = e.StreamStats(watchCtx, id, r.addStats)
+		_ = e.StreamStats(watchCtx, id, func(s docker.Stats) {
+			r.addStats(s)
+			r.stall.stats(s, time.Now())
+		})
 	}()
 
 	st, err := e.Inspect(ctx, id)

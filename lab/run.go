@@ -147,6 +147,10 @@ type run struct {
 	modelBytes uint64
 	pageCache  []*pageCacheState // per cold start; nil entries without --models
 
+	guard    *queueGuard // of the client in use
+	stall    *stallWatch
+	phaseNow atomic.Pointer[atomicString] // the current container's phase, for the stall watcher
+	abort    context.CancelCauseFunc      // ends the run at once (a stall under --fail-on-slow)
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
@@ -166,7 +170,9 @@ func newRun(cfg Config, deps Deps) *run {
 	if deps.Progress == nil {
 		deps.Progress = io.Discard
 	}
-	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r := &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r.stall = newStallWatch(cfg.Stall, r.currentPhase, r.stalled)
+	return r
 }
 
 func (r *run) progressf(format string, a ...any) {
@@ -202,6 +208,8 @@ func (r *run) close() {
 
 func (r *run) upAndBench(ctx context.Context) (err error) {
 	e := r.deps.Engine
+	ctx, stopWatch := r.watchStalls(ctx)
+	defer stopWatch()
 	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
 	defer func() {
 		err = errors.Join(err, r.finalTeardown(ctx))
@@ -256,6 +264,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 			err = r.warmPhase(cr.runCtx, c)
 		}
 		if c != nil {
+			r.settleServer(ctx, c)
 			c.Close()
 		}
 		if err != nil {

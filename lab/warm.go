@@ -72,6 +72,7 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
 	cr.stopping.Store(true)
+	r.stall.containerStopping()
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
@@ -150,6 +151,7 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 		for {
 			// A device that cannot be read is left out; the others' samples still count.
 			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
+				r.stall.gpu(s, time.Now())
 				r.mu.Lock()
 				if len(r.gpuSamples) < maxSamples {
 					r.gpuSamples = append(r.gpuSamples, s...)
@@ -208,6 +210,7 @@ func (r *run) logSaver() func(docker.LogLine) {
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with
 // --fail-on-slow any of them makes the run fail (exit 3) once the report is written.
 func (r *run) checkSlow() error {
+	r.addStallSteps()
 	for _, cr := range r.colds {
 		if cr.Tracker == nil {
 			continue

@@ -294,6 +294,16 @@ type Run struct {
 	Recovered  bool    `json:"recovered,omitempty"`   // completion learnt from /history after a lost socket
 	LagFlagged bool    `json:"lag_flagged,omitempty"` // LagS is large enough to distort this run
 	StartedAtS float64 `json:"started_at_s"`
+
+	// FinalState is where the prompt was left on the server, looked up before the report was
+	// written, when it differs from Status: "success", "error", "interrupted" (it ended after
+	// qwenlab gave up on it), "removed" (taken off the queue before it ran), "running" or
+	// "pending" (still on the server when qwenlab exited), "unknown".
+	FinalState string `json:"final_state,omitempty"`
+	// Contention says which other clients' prompts this one waited behind on a shared server
+	// ("queued behind 1 foreign prompt(s) for 23.2 s"); such runs are invalid unless
+	// --allow-contention.
+	Contention string `json:"contention,omitempty"`
 }
 
 // Clock methods say how a [ServerClock] offset was found.
@@ -398,7 +408,7 @@ type Logs struct {
 // SlowStep is a phase that took longer than its budget, or a long silence in the logs.
 type SlowStep struct {
 	Phase     string   `json:"phase"`
-	Kind      SlowKind `json:"kind"` // "gap" or "budget"
+	Kind      SlowKind `json:"kind"` // "gap", "budget", "thrashing", "stuck", "gpu_idle"
 	DurationS float64  `json:"duration_s"`
 	BudgetS   float64  `json:"budget_s"`
 	Before    string   `json:"before,omitempty"` // the log line before the gap
