@@ -196,7 +196,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(eps) > 1 {
-		return runFleet(ctx, e, f, eps)
+		return runFleet(ctx, e, f, entries, eps)
 	}
 	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
 	rep, runErr := runOn(ctx, *c, entries, eps[0], e.stderr)
@@ -331,7 +331,7 @@ func renderRun(e *env, rep *report.Report) {
 		fmt.Fprintln(e.stdout)
 	}
 	if rep.Comparison != nil {
-		fmt.Fprintln(e.stdout, "=== comparison with the first image ===")
+		fmt.Fprintf(e.stdout, "=== comparison with the first %s ===\n", cmp.Or(rep.Sections[0].Kind, report.SectionImage))
 		report.RenderCompare(e.stdout, rep.Comparison, report.FormatText)
 	}
 	for _, w := range rep.Warnings {

@@ -73,7 +73,7 @@ func startDaemon(ts *testscript.TestScript, name string, args ...string) {
 }
 
 // cmdTCPEngine: tcpengine VAR exposes the Docker Engine's socket on a free 127.0.0.1 port
-// (socat) until the script ends and sets $VAR to tcp://127.0.0.1:PORT.
+// (socat) until the script ends and sets $VAR to tcp://127.0.0.1:PORT (and $VAR_PORT).
 func cmdTCPEngine(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: tcpengine VAR")
@@ -83,11 +83,12 @@ func cmdTCPEngine(ts *testscript.TestScript, neg bool, args []string) {
 	startDaemon(ts, socat, fmt.Sprintf("TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port), "UNIX-CONNECT:/var/run/docker.sock")
 	waitListening(ts, port, "socat")
 	ts.Setenv(args[0], fmt.Sprintf("tcp://127.0.0.1:%d", port))
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(port))
 }
 
 // cmdSSHEngine: sshengine VAR starts an sshd of the script's own on a free 127.0.0.1 port
 // (its own host key and config, key authentication only) and sets $VAR to
-// ssh://root@127.0.0.1:PORT and QWENLAB_SSH_ARGS to an ssh config that uses the script's key.
+// ssh://root@127.0.0.1:PORT ($VAR_PORT the port) and QWENLAB_SSH_ARGS to an ssh config that uses the script's key.
 // The remote's docker CLI is this host's, talking to the same engine.
 func cmdSSHEngine(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
@@ -141,4 +142,5 @@ func cmdSSHEngine(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(filepath.Join(dir, "ssh_config"), []byte(client), 0o600))
 	ts.Setenv("QWENLAB_SSH_ARGS", "-F "+filepath.Join(dir, "ssh_config"))
 	ts.Setenv(args[0], fmt.Sprintf("ssh://root@127.0.0.1:%d", port))
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(port))
 }

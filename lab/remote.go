@@ -79,7 +79,7 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	}
 	gpuReq = preferCDI(gpuReq, info.CDIDevices)
 	rr.gpuReason = "remote host"
-	rr.progressf("%s: engine %s (%s), measuring on the remote", e.Name(), info.ServerVersion, info.Name)
+	rr.progressf("engine %s at %s (%s): measuring on the remote", info.ServerVersion, e.Name(), info.Name)
 
 	ref, err := rr.resolveImage(ctx)
 	if err != nil {
@@ -131,7 +131,7 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	if err := e.Start(ctx, rr.comfyID); err != nil {
 		return inPhase("start", err)
 	}
-	rr.progressf("%s: ComfyUI started on a private network; starting the measuring container", e.Name())
+	rr.progressf("ComfyUI started on a private network; starting the measuring container")
 
 	agent := docker.Spec{
 		Name:       "qwenlab-" + rr.cfg.RunID + "-agent",
@@ -159,7 +159,7 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 			}
 			return
 		}
-		rr.progressf("%s: %s", e.Name(), l.Text)
+		rr.progressf("%s", l.Text)
 		stderrTail = append(stderrTail, l.Text)
 		if len(stderrTail) > 20 {
 			stderrTail = stderrTail[1:]
