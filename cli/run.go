@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,7 +103,7 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 func upAndBench(ctx context.Context, e *env, args []string) error {
 	if file, rest, ok, err := rerunFlag(args); err != nil {
 		return err
-	} else if ok {
+	} else if ok && !slices.Contains(rest, "--help") && !slices.Contains(rest, "-h") {
 		return rerun(ctx, e, file, rest)
 	}
 	f := &runFlags{cfg: lab.Defaults()}

@@ -286,10 +286,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 
 func (r *run) gpuSection() report.GPUSection {
 	g := report.GPUSection{Available: r.deps.GPU != nil && r.gpuReason == "", Reason: r.gpuReason}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
-	g.Samples = len(samples)
+	samples := r.gpuWatch.samples()
+	g.Samples = readings(samples)
 	if len(samples) == 0 {
 		if g.Available {
 			g.Reason = "no samples were taken"
@@ -415,9 +413,10 @@ func (r *run) runWarnings() []string {
 	if len(r.warm) > 0 && len(r.warm) < 6 {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
 	}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
+	if gw := r.gpuWatch.warning(); gw != "" {
+		w = append(w, gw)
+	}
+	samples := r.gpuWatch.samples()
 	if len(samples) > 0 {
 		// Saturation is judged on the GPUs the workload used: an idle one exposed by
 		// --gpus all must not make a busy one look starved.

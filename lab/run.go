@@ -160,9 +160,10 @@ type run struct {
 	effSpec  *docker.Spec // the container as created (--compose reports it)
 	readyAt  *time.Time   // bench --wait-ready: when the server first answered
 
-	mu         sync.Mutex
-	gpuSamples []gpu.Sample
-	stats      statsAgg
+	gpuWatch gpuWatch // the container's GPUs, sampled in the background
+
+	mu    sync.Mutex
+	stats statsAgg
 }
 
 func newRun(cfg Config, deps Deps) *run {

@@ -139,39 +139,6 @@ func (r *run) finalTeardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startGPUSampler samples the container's GPUs every --gpu-interval until the run ends.
-func (r *run) startGPUSampler(ctx context.Context) func() {
-	if !r.gpuOn || r.cfg.GPUInterval <= 0 {
-		return func() {}
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(r.cfg.GPUInterval)
-		defer tick.Stop()
-		const maxSamples = 200_000 // bounded memory: ~5.5 h at 10 Hz for one GPU
-		for {
-			// A device that cannot be read is left out; the others' samples still count.
-			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
-				r.stall.gpu(s, time.Now())
-				r.mu.Lock()
-				if len(r.gpuSamples) < maxSamples {
-					r.gpuSamples = append(r.gpuSamples, s...)
-				}
-				r.mu.Unlock()
-			}
-			select {
-			case <-sctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
-}
-
 // statsAgg aggregates the engine's stats stream for the container.
 type statsAgg struct {
 	n              int
