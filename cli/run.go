@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
 	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
+	fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
 	fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
 }
 
@@ -100,6 +102,11 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 }
 
 func upAndBench(ctx context.Context, e *env, args []string) error {
+	if file, rest, ok, err := rerunFlag(args); err != nil {
+		return err
+	} else if ok && !slices.Contains(rest, "--help") && !slices.Contains(rest, "-h") {
+		return rerun(ctx, e, file, rest)
+	}
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
@@ -131,6 +138,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	cf.register(fs)
 	gf := &compareFlags{}
 	gf.register(fs)
+	var nf nightlyFlags
+	nf.register(fs)
+	fs.String("rerun", "", "repeat the run of REPORT.json: its flags, workflow and seeds, each image pinned to its digest (later flags override, e.g. -o)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -167,6 +177,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		c.MemoryBytes = n
 	}
 	if err := f.validate(fs); err != nil {
+		return err
+	}
+	if err := nf.validate(fs, f, len(entries) > 1, len(c.Compare.Thresholds)); err != nil {
 		return err
 	}
 	if err := checkDropCaches(c, os.Geteuid()); err != nil {
@@ -206,6 +219,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
 	} else {
 		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	}
+	setInvocation(rep, invocation("up-and-bench", fs))
+	if runErr == nil || errors.Is(runErr, lab.ErrSlow) {
+		runErr = errors.Join(runErr, nf.apply(f, rep, c.Compare))
+	} else if nf.outDir != "" && rep != nil {
+		f.out = filepath.Join(nf.outDir, nightlyName(rep))
 	}
 	return finish(e, f, rep, runErr)
 }
@@ -293,8 +312,12 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
-	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
-		return thresholdErr(rep.Comparison)
+	if runErr == nil && werr == nil && rep != nil {
+		for _, res := range []*report.CompareResult{rep.Comparison, rep.Baseline} {
+			if res != nil && res.Failed {
+				return thresholdErr(res)
+			}
+		}
 	}
 	return errors.Join(runErr, werr)
 }
@@ -302,6 +325,17 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 // renderRun prints a run's summary; for a matrix, each image's and then the comparison
 // with the first image.
 func renderRun(e *env, rep *report.Report) {
+	defer func() {
+		for _, s := range append([]report.Section{{Label: "", Report: rep}}, rep.Sections...) {
+			if d := s.Report.Determinism; d != nil && (s.Label != "" || len(rep.Sections) == 0) {
+				fmt.Fprintf(e.stdout, "Determinism%s: %s\n", strings.TrimSuffix(" ("+s.Label+")", " ()"), d.Note)
+			}
+		}
+		if rep.Baseline != nil {
+			fmt.Fprintln(e.stdout, "\n=== comparison with the baseline ===")
+			report.RenderCompare(e.stdout, rep.Baseline, report.FormatText)
+		}
+	}()
 	if len(rep.Sections) == 0 {
 		report.RenderSummary(e.stdout, rep)
 		return

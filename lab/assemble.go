@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ func (r *run) assemble(runErr error) *report.Report {
 	}
 	if r.plan != nil {
 		rep.Scenario.WorkflowSHA256 = r.plan.sha
+		if b, err := json.Marshal(r.plan.wf); err == nil {
+			rep.Scenario.Workflow = b
+		}
 		rep.Scenario.Params = r.plan.params
 	}
 	r.matchLogTimes()
@@ -59,6 +63,7 @@ func (r *run) assemble(runErr error) *report.Report {
 		}
 	}
 	r.mu.Unlock()
+	rep.Determinism = r.determinism
 	rep.Logs = r.logsSection(runErr)
 	rep.Missing = r.missing(rep)
 	rep.Teardown = r.teardown
@@ -246,6 +251,7 @@ func (r *run) toRun(pr *promptRun) report.Run {
 		run.ServerS = ptr(d.Seconds())
 	}
 	run.LogExecutedS = pr.LogExecuted
+	run.ImageSHA256 = pr.ImageSHA256
 	if pr.LagOK {
 		run.LagS = ptr(pr.Lag.Seconds())
 		run.LagFlagged = pr.Flagged
@@ -279,10 +285,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 
 func (r *run) gpuSection() report.GPUSection {
 	g := report.GPUSection{Available: r.deps.GPU != nil && r.gpuReason == "", Reason: r.gpuReason}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
-	g.Samples = len(samples)
+	samples := r.gpuWatch.samples()
+	g.Samples = readings(samples)
 	if len(samples) == 0 {
 		if g.Available {
 			g.Reason = "no samples were taken"
@@ -408,9 +412,10 @@ func (r *run) runWarnings() []string {
 	if len(r.warm) > 0 && len(r.warm) < 6 {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
 	}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
+	if gw := r.gpuWatch.warning(); gw != "" {
+		w = append(w, gw)
+	}
+	samples := r.gpuWatch.samples()
 	if len(samples) > 0 {
 		// Saturation is judged on the GPUs the workload used: an idle one exposed by
 		// --gpus all must not make a busy one look starved.

@@ -41,6 +41,10 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	if failed > 0 {
 		return inPhase("warm runs", fmt.Errorf("%d of %d runs failed (--on-error continue)", failed, r.cfg.Runs))
 	}
+	if r.cfg.CheckDeterminism && r.cfg.Runs > 0 {
+		r.determinism = r.checkDeterminism(ctx, c)
+		r.progressf("determinism: %s", r.determinism.Note)
+	}
 	return nil
 }
 
@@ -133,39 +137,6 @@ func (r *run) finalTeardown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("teardown left %d resource(s) labelled %s=%s: run `qwenlab cleanup --run %s`", len(left), docker.LabelRun, r.cfg.RunID, r.cfg.RunID))
 	}
 	return errors.Join(errs...)
-}
-
-// startGPUSampler samples the container's GPUs every --gpu-interval until the run ends.
-func (r *run) startGPUSampler(ctx context.Context) func() {
-	if !r.gpuOn || r.cfg.GPUInterval <= 0 {
-		return func() {}
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(r.cfg.GPUInterval)
-		defer tick.Stop()
-		const maxSamples = 200_000 // bounded memory: ~5.5 h at 10 Hz for one GPU
-		for {
-			// A device that cannot be read is left out; the others' samples still count.
-			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
-				r.stall.gpu(s, time.Now())
-				r.mu.Lock()
-				if len(r.gpuSamples) < maxSamples {
-					r.gpuSamples = append(r.gpuSamples, s...)
-				}
-				r.mu.Unlock()
-			}
-			select {
-			case <-sctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
 }
 
 // statsAgg aggregates the engine's stats stream for the container.
