@@ -16,6 +16,10 @@ import (
 // creates carries, with the run id as its value.
 const LabelRun = "qwenlab.run"
 
+// LabelOwner names the qwenlab process that made a resource (see package liveness), so
+// `qwenlab cleanup` can tell a live run from an abandoned one.
+const LabelOwner = "qwenlab.owner"
+
 // LabelSim marks the simulator image built by [Client.SimImage].
 const LabelSim = "qwenlab.sim"
 
@@ -26,6 +30,10 @@ type Client struct {
 	simRepo    string // SimRepo unless a test isolates its images
 	name       string // what reports call the engine (NewAt)
 	remote     bool   // tcp:// or ssh://: host paths and published ports are not this machine's
+	// simGrace is how long a simulator image stays after it was built or last reused, even
+	// when nothing uses it: another qwenlab may be between building it and creating its
+	// container (0: the default, an hour).
+	simGrace time.Duration
 }
 
 // New connects to the daemon named by the environment (DOCKER_HOST and
