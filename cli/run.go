@@ -19,7 +19,6 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
-	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -186,6 +185,8 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
 	var cf composeFlags
 	cf.register(fs)
+	var ef engineFlags
+	ef.register(fs)
 	gf := &compareFlags{}
 	gf.register(fs)
 	var nf nightlyFlags
@@ -249,34 +250,17 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
 
-	dc, err := docker.New(ctx)
+	eps, err := ef.endpoints()
 	if err != nil {
 		return err
 	}
-	defer dc.Close()
-	deps := lab.Deps{
-		Engine:   dc,
-		Dial:     dialer(c, e.stderr),
-		Progress: e.stderr,
-		SimImage: func(ctx context.Context) (string, error) {
-			exe, err := os.Executable()
-			if err != nil {
-				return "", fmt.Errorf("find qwenlab's own executable: %w", err)
-			}
-			// QWENLAB_SIM_REPO names the repository of the simulator images (default
-			// qwenlab-sim): tests keep theirs apart from a user's cached image.
-			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, e.stderr)
-		},
+	if len(eps) > 1 {
+		return runFleet(ctx, e, f, entries, eps)
 	}
-	closeGPU := attachGPU(&deps)
-	defer closeGPU()
 	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
-	var rep *report.Report
-	var runErr error
-	if len(entries) > 1 {
-		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
-	} else {
-		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	rep, runErr := runOn(ctx, *c, entries, eps[0], e.stderr)
+	if rep == nil && runErr != nil {
+		return runErr
 	}
 	setInvocation(rep, invocation("up-and-bench", fs))
 	if runErr == nil || errors.Is(runErr, lab.ErrSlow) {
@@ -292,6 +276,8 @@ func bench(ctx context.Context, e *env, args []string) error {
 	c := &f.cfg
 	fs := newFlagSet(e, "bench", "--url URL [flags]")
 	fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+	fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
+	fs.BoolVar(&c.SameHost, "same-host", false, "the server runs on this machine: watch its GPUs even if --url is not a loopback address")
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -511,7 +497,7 @@ func renderRun(w io.Writer, rep *report.Report) {
 		fmt.Fprintln(w)
 	}
 	if rep.Comparison != nil {
-		fmt.Fprintln(w, "=== comparison with the first image ===")
+		fmt.Fprintf(w, "=== comparison with the first %s ===\n", cmp.Or(rep.Sections[0].Kind, report.SectionImage))
 		report.RenderCompare(w, rep.Comparison, report.FormatText)
 	}
 	for _, warn := range rep.Warnings {

@@ -97,6 +97,8 @@ func TestScripts(t *testing.T) {
 				return dockerUp, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "socat", "sshd":
+				return haveTool(cond), nil
 			case "chromium":
 				return chromiumAvailable()
 			}
@@ -113,6 +115,8 @@ func TestScripts(t *testing.T) {
 			"labelled":  cmdLabelled,
 			"httpget":   cmdHTTPGet,
 			"sleep":     cmdSleep,
+			"tcpengine": cmdTCPEngine,
+			"sshengine": cmdSSHEngine,
 			"chromium":  cmdChromium,
 		},
 	})

@@ -122,6 +122,7 @@ func (r *run) target() report.Target {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
 	}
 	t.Compose = r.composeReport()
+	t.ReadyAt = r.readyAt
 	return t
 }
 

@@ -161,6 +161,7 @@ type run struct {
 	closers  []func()
 	secrets  []string     // --env values to redact everywhere
 	effSpec  *docker.Spec // the container as created (--compose reports it)
+	readyAt  *time.Time   // bench --wait-ready: when the server first answered
 	logs     *logFile     // --save-logs, once opened
 	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
