@@ -16,15 +16,17 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/lab"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // Exit codes.
 const (
-	ExitOK          = 0
-	ExitError       = 1
-	ExitUsage       = 2
-	ExitThreshold   = 3
-	ExitInterrupted = 130
+	ExitOK           = 0
+	ExitError        = 1
+	ExitUsage        = 2
+	ExitThreshold    = 3
+	ExitNothingValid = 4 // the run went through, but no measurement is valid
+	ExitInterrupted  = 130
 )
 
 // usageError is bad input on the command line: exit 2.
@@ -40,6 +42,24 @@ var errInterrupted = errors.New("interrupted")
 // env is what one invocation talks to; tests replace none of it (testscript runs Main).
 type env struct {
 	stdout, stderr io.Writer
+	secrets        []string
+	raw            *env // the writers before redaction
+}
+
+// redact adds secrets that must never be printed: from now on stdout and stderr (progress,
+// summary, errors, log tails) show them as <redacted>, and NAME=value with a secret's NAME
+// too (a container that prints its environment). Main calls it once with none.
+func (e *env) redact(secrets ...string) {
+	for _, s := range secrets {
+		if s != "" {
+			e.secrets = append(e.secrets, s)
+		}
+	}
+	if e.raw == nil {
+		e.raw = &env{stdout: e.stdout, stderr: e.stderr}
+	}
+	e.stdout = report.NewRedactWriter(e.raw.stdout, e.secrets)
+	e.stderr = report.NewRedactWriter(e.raw.stderr, e.secrets)
 }
 
 type command struct {
@@ -52,7 +72,7 @@ func commands() []command {
 		{"up-and-bench", "[flags]", "start ComfyUI in a container, wait until ready, benchmark, tear down, write the report", upAndBench},
 		{"bench", "--url URL [flags]", "benchmark a ComfyUI server that is already running (no Docker)", bench},
 		{"compare", compareArgs, "compare reports (or a folder's latest two): what differs, medians, significance; --threshold gates", compareCmd},
-		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup},
+		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]", "remove what abandoned qwenlab runs left behind (containers, networks, volumes, placeholder model folders); live runs are left alone", cleanup},
 		{"sim", "[--listen ADDR] [--port N] [--models DIR] [--profile NAME]", "run the built-in ComfyUI simulator in the foreground", sim},
 		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
 		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd},
@@ -64,6 +84,7 @@ func commands() []command {
 // Main runs qwenlab with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	e.redact()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -103,7 +124,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	err := cmd.run(ctx, e, args[1:])
-	return exitCode(ctx, stderr, err)
+	return exitCode(ctx, e.stderr, err)
 }
 
 func exitCode(ctx context.Context, stderr io.Writer, err error) int {
@@ -122,11 +143,16 @@ func exitCode(ctx context.Context, stderr io.Writer, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, errThreshold):
 		return ExitThreshold
+	case errors.Is(err, errNothingValid):
+		return ExitNothingValid
 	}
 	return ExitError
 }
 
-var errThreshold = errors.New("threshold")
+var (
+	errThreshold    = errors.New("threshold")
+	errNothingValid = errors.New("ran, but measured nothing valid")
+)
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "qwenlab: a lab tool for ComfyUI + Qwen-Image on GPU boxes")
@@ -135,7 +161,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nRun 'qwenlab COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed, 130 interrupted.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed,\n            4 ran but measured nothing valid, 130 interrupted.")
 }
 
 // newFlagSet makes a GNU-style flag set whose errors become usage errors.

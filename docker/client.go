@@ -16,6 +16,10 @@ import (
 // creates carries, with the run id as its value.
 const LabelRun = "qwenlab.run"
 
+// LabelOwner names the qwenlab process that made a resource (see package liveness), so
+// `qwenlab cleanup` can tell a live run from an abandoned one.
+const LabelOwner = "qwenlab.owner"
+
 // LabelSim marks the simulator image built by [Client.SimImage].
 const LabelSim = "qwenlab.sim"
 
@@ -24,12 +28,25 @@ type Client struct {
 	cli        *client.Client
 	apiVersion string // the daemon's API version, from the ping
 	simRepo    string // SimRepo unless a test isolates its images
+	name       string // what reports call the engine (NewAt)
+	remote     bool   // tcp:// or ssh://: host paths and published ports are not this machine's
+	// simGrace is how long a simulator image stays after it was built or last reused, even
+	// when nothing uses it: another qwenlab may be between building it and creating its
+	// container (0: the default, an hour).
+	simGrace time.Duration
 }
 
 // New connects to the daemon named by the environment (DOCKER_HOST and
 // friends, else /var/run/docker.sock) and pings it. If no daemon answers
 // the error wraps [ErrUnreachable] and says what to check.
 func New(ctx context.Context) (*Client, error) {
+	if h := os.Getenv(client.EnvOverrideHost); strings.HasPrefix(h, "ssh://") {
+		ep, err := ParseEndpoint(h, SSHArgsFromEnv())
+		if err != nil {
+			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
+		}
+		return NewAt(ctx, ep)
+	}
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
@@ -42,7 +59,7 @@ func New(ctx context.Context) (*Client, error) {
 		cli.Close()
 		return nil, unreachable(host, err)
 	}
-	return &Client{cli: cli, apiVersion: ping.APIVersion}, nil
+	return &Client{cli: cli, apiVersion: ping.APIVersion, remote: Endpoint{}.Remote()}, nil
 }
 
 func unreachable(host string, err error) error {
@@ -74,7 +91,9 @@ type Info struct {
 	// starting a container proves it.
 	NVIDIAHint string
 	NCPU       int
-	MemTotal   int64 // bytes
+	MemTotal   int64  // bytes
+	Name       string // the engine host's name
+	Arch       string // the engine host's architecture (x86_64, aarch64)
 }
 
 // Info asks the daemon about itself.
@@ -93,6 +112,8 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 		CDISpecDirs:    si.CDISpecDirs,
 		NCPU:           si.NCPU,
 		MemTotal:       si.MemTotal,
+		Name:           si.Name,
+		Arch:           si.Architecture,
 	}
 	for name := range si.Runtimes {
 		in.Runtimes = append(in.Runtimes, name)

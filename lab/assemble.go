@@ -122,6 +122,7 @@ func (r *run) target() report.Target {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
 	}
 	t.Compose = r.composeReport()
+	t.ReadyAt = r.readyAt
 	return t
 }
 
@@ -226,6 +227,9 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	// Where the prompt was left on the server, when that differs from what the client saw.
 	if res.Final != "" && res.Final != res.Status {
 		run.FinalState = res.Final
+	}
+	if pr.NoSeed {
+		run.Seed = "" // nothing was sent: the workflow has no seed input
 	}
 	if pr.Err != nil {
 		run.Error = report.RedactString(pr.Err.Error(), r.secrets)
@@ -356,6 +360,9 @@ func (r *run) validWarm() int {
 
 func (r *run) logsSection(runErr error) report.Logs {
 	l := report.Logs{SlowSteps: r.slow, File: r.cfg.SaveLogs}
+	if r.logsErr != "" {
+		l.File, l.FileError = "", r.cfg.SaveLogs+": "+r.logsErr
+	}
 	if len(r.colds) == 0 {
 		return l
 	}
@@ -364,7 +371,7 @@ func (r *run) logsSection(runErr error) report.Logs {
 		return l
 	}
 	snap := cr.Tracker.Snapshot()
-	if runErr != nil || r.cfg.SaveLogs == "" {
+	if runErr != nil || l.File == "" {
 		tail := snap.Tail
 		if runErr == nil {
 			tail = lastN(tail, 20)

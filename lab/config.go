@@ -111,6 +111,14 @@ type Config struct {
 	// into this Config by package cli; the rest (command, entrypoint, shm size, ulimits, health
 	// check, labels, other bind mounts) is applied to the container here.
 	Compose *compose.Service
+
+	// WaitReady (bench --wait-ready) waits up to this long for the server to answer instead
+	// of probing it once, and records when it did (target.ready_at): the measuring container on
+	// a remote engine starts beside a ComfyUI that is still loading.
+	WaitReady time.Duration
+	// SameHost (bench --same-host): the server runs on this machine (or beside this container),
+	// so its GPUs are watched from here.
+	SameHost bool
 }
 
 // ownContainerWait caps the wait for an interrupt on qwenlab's own container when a failed
@@ -177,6 +185,8 @@ func (c Config) Validate() error {
 		return bad("runs", "%d: at most 100000", c.Runs)
 	case c.Warmup < 0:
 		return bad("warmup", "%d: must be 0 or more", c.Warmup)
+	case c.Warmup > 100000:
+		return bad("warmup", "%d: at most 100000", c.Warmup)
 	case c.PromptTimeout <= 0:
 		return bad("prompt-timeout", "%s: must be positive", c.PromptTimeout)
 	case c.GPUInterval < 10*time.Millisecond:

@@ -1,13 +1,10 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/qwenlab/qwenlab/docker"
@@ -155,27 +152,6 @@ func (r *run) addStats(s docker.Stats) {
 	a.cpuMax = max(a.cpuMax, s.CPUPercent)
 	a.memPeak = max(a.memPeak, s.MemUsed)
 	a.limit = s.MemLimit
-}
-
-// logSaver returns the function that writes every log line to --save-logs (redacted).
-func (r *run) logSaver() func(docker.LogLine) {
-	if r.cfg.SaveLogs == "" {
-		return nil
-	}
-	f, err := os.OpenFile(r.cfg.SaveLogs, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		r.warnf("--save-logs %s: %v", r.cfg.SaveLogs, err)
-		return nil
-	}
-	w := bufio.NewWriter(f)
-
-	var mu sync.Mutex
-	r.closers = append(r.closers, func() { mu.Lock(); w.Flush(); f.Close(); mu.Unlock() })
-	return func(l docker.LogLine) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, report.RedactString(l.Text, r.secrets))
-	}
 }
 
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with

@@ -1091,13 +1091,11 @@ func WriteHTML(path string, r *Report) error {
 	return WriteFile(path, b.Bytes())
 }
 
-// WriteFile stores a rendering at path atomically (a temporary file in the same folder,
-// renamed over path), so path never holds half a page.
+// WriteFile stores a rendering at path as [WriteTo] stores a report: a regular file
+// atomically (a temporary file in the same folder, renamed over it), so path never holds half
+// a page; a symlink's target likewise; a device or FIFO as a stream.
 func WriteFile(path string, data []byte) error {
-	err := writeAtomic(path, data, func(w io.Writer, p []byte) error {
-		_, err := w.Write(p)
-		return err
-	})
+	_, err := store(path, data)
 	var we *WriteError
 	if errors.As(err, &we) {
 		return fmt.Errorf("write %s: %w", path, we.Err)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -376,18 +377,18 @@ func (s summary) warm() {
 			if why == "" {
 				why = "no reason given"
 			}
-			s.printf("  run %d invalid: %s\n", r.Index, oneLine(why, 120))
+			s.printf("  run %d invalid: %s\n", r.Index+1, oneLine(why, 120))
 		case r.LagFlagged:
-			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
+			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index+1, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
 		}
 		if r.Recovered {
-			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index)
+			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
 		}
 		if r.Contention != "" && r.Valid {
-			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index, r.Contention)
+			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index+1, r.Contention)
 		}
 		if r.FinalState != "" {
-			s.printf("  run %d: %s on the server: %s\n", r.Index, r.Status, finalStateText(r.FinalState))
+			s.printf("  run %d: %s on the server: %s\n", r.Index+1, r.Status, finalStateText(r.FinalState))
 		}
 	}
 }
@@ -425,7 +426,7 @@ func (s summary) runTable(w *Warm) {
 		case r.Recovered:
 			mark = "recovered"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, r.Seed, HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, cmp.Or(r.Seed, "—"), HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
 	}
 	e2e, srv := w.Summaries[MetricE2E], w.Summaries[MetricServer]
 	if e2e.N > 0 {

@@ -41,8 +41,8 @@ func TestRenderSummaryContent(t *testing.T) {
 		"Cold start  total 1m23s",
 		"pull          41.2 s",
 		"model load    22.4 s    (within first prompt)",
-		"run 7 invalid: sampler node 3 (KSampler) was served from the cache",
-		"run 2: delivery lag 713 ms (e2e 3.12 s, server 2.40 s)",
+		"run 8 invalid: sampler node 3 (KSampler) was served from the cache",
+		"run 3: delivery lag 713 ms (e2e 3.12 s, server 2.40 s)",
 		"GPU: VRAM peak 57.0 GiB (sampled)  util mean 88 %  power mean 512 W  1125 samples",
 		"Teardown: removed (stop 310 ms, remove 42.0 ms)",
 		"steps/s",
@@ -180,7 +180,7 @@ func TestRenderSharedServerRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"contended", "run 0 invalid: queued behind 1 foreign prompt(s) for 23.2 s", "run 1: timeout on the server: still running when qwenlab exited"} {
+	for _, want := range []string{"contended", "run 1 invalid: queued behind 1 foreign prompt(s) for 23.2 s", "run 2: timeout on the server: still running when qwenlab exited"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}

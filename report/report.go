@@ -117,6 +117,10 @@ type Target struct {
 	Config map[string]string `json:"config,omitempty"`
 	// Compose is set when the container came from a Compose file (--compose).
 	Compose *Compose `json:"compose,omitempty"`
+	// ReadyAt is when the server first answered (bench --wait-ready).
+	ReadyAt *time.Time `json:"ready_at,omitempty"`
+	// Remote is set for a run on a remote engine (--host, --context).
+	Remote *Remote `json:"remote,omitempty"`
 }
 
 // ImageInfo is the container image a docker target ran.
@@ -434,6 +438,8 @@ type Logs struct {
 	SlowSteps []SlowStep `json:"slow_steps"`
 	Tail      []string   `json:"tail"`
 	File      string     `json:"file,omitempty"` // the full log, when kept
+	// FileError says why --save-logs is incomplete (File is then empty).
+	FileError string `json:"file_error,omitempty"`
 	// PromptExecutedS holds the "Prompt executed in N seconds" figures, in log order.
 	PromptExecutedS []float64 `json:"prompt_executed_s,omitempty"`
 	// ImportFailures holds the custom nodes whose import failed.
