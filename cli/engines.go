@@ -91,8 +91,8 @@ func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
 // container both run there, and the GPUs watched are never this machine's.
 func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, progress io.Writer) (*report.Report, error) {
 	dc, err := docker.NewAt(ctx, ep)
-	if err != nil {
-		return nil, err
+	if err != nil { // a report for this failure too: what was asked, the error, nothing measured
+		return lab.Refused(c, lab.Deps{GPUReason: "the run did not start"}, "preflight", err), err
 	}
 	defer dc.Close()
 	deps := engineDeps(dc, &c, progress)

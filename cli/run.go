@@ -93,9 +93,12 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	if err := lab.CheckPlan(*c); err != nil {
 		return usagef("%v", err)
 	}
-	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
+	for i, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
 		bud, err := lab.ParseBudget(b)
 		if err != nil {
+			if i < len(s.Budgets) { // the scenario file's, not the command line's
+				return usagef("--scenario: scenario file %s: budgets: %v", s.Source, err)
+			}
 			return usagef("--budget: %v", err)
 		}
 		c.Budgets = append(c.Budgets, bud)
@@ -252,7 +255,8 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 
 	eps, err := ef.endpoints()
 	if err != nil {
-		return err
+		rep := lab.Refused(*c, lab.Deps{GPUReason: "the run did not start"}, "preflight", err)
+		return finish(e, f, rep, err)
 	}
 	if len(eps) > 1 {
 		return runFleet(ctx, e, f, entries, eps)

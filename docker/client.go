@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -68,8 +69,14 @@ func unreachable(host string, err error) error {
 		env = "(unset)"
 	}
 	hint := fmt.Sprintf("is the Docker daemon running? DOCKER_HOST=%s, daemon %s", env, host)
-	if strings.HasPrefix(host, "unix://") {
-		hint += fmt.Sprintf(", permission on %s? (is your user in the docker group?)", strings.TrimPrefix(host, "unix://"))
+	if sock, ok := strings.CutPrefix(host, "unix://"); ok {
+		// Say what is wrong with the socket itself: missing, or not ours to open.
+		switch _, serr := os.Stat(sock); {
+		case errors.Is(serr, os.ErrNotExist):
+			hint += fmt.Sprintf(" (%s does not exist: no daemon is listening there)", sock)
+		case errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
+			hint += fmt.Sprintf(", permission on %s? (is your user in the docker group?)", sock)
+		}
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnreachable, hint, err)
 }
