@@ -187,6 +187,7 @@ func (r *run) coldSection() *report.ColdStart {
 	cs.ModelReadBytesPerS = first.ModelReadBytesPerS
 	cs.Phases = first.Phases
 	cs.TotalS = first.TotalS
+	cs.ChargedS = r.colds[0].tl.charged()
 	cs.Timeline = first.Timeline
 	cs.FirstPrompt = first.FirstPrompt
 	if len(r.colds) > 1 {

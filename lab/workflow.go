@@ -188,6 +188,15 @@ func (p *plan) withSeed(seed uint64) comfy.Workflow {
 // check validates the graph against the live server's /object_info.
 func (p *plan) check(info comfy.ObjectInfo) error { return comfy.Preflight(p.wf, info) }
 
+// classes are the node classes of the workflow: all a preflight asks the server about.
+func (p *plan) classes() []string {
+	out := make([]string, 0, len(p.wf))
+	for _, n := range p.wf {
+		out = append(out, n.ClassType)
+	}
+	return out
+}
+
 // inferParams finds the usual named parameters in a user's workflow by following its sampler
 // (the first KSampler-like node by id): seed, steps, cfg on the sampler; width and height on
 // the node behind latent_image; prompt and negative on the text nodes behind positive and
