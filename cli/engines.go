@@ -92,7 +92,7 @@ func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
 func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, progress io.Writer) (*report.Report, error) {
 	dc, err := docker.NewAt(ctx, ep)
 	if err != nil { // a report for this failure too: what was asked, the error, nothing measured
-		return lab.Refused(c, lab.Deps{GPUReason: "the run did not start"}, "preflight", err), err
+		return lab.Refused(c, lab.Deps{GPUReason: "the run did not start"}, "connect", err), err
 	}
 	defer dc.Close()
 	deps := engineDeps(dc, &c, progress)

@@ -657,10 +657,14 @@ func TestNewUnreachable(t *testing.T) {
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("New with a dead socket = %v, want ErrUnreachable", err)
 	}
-	for _, want := range []string{"is the Docker daemon running?", "DOCKER_HOST=unix://", "permission on"} {
+	// A socket that does not exist is not a permission problem (issue 10, item 15).
+	for _, want := range []string{"is the Docker daemon running?", "DOCKER_HOST=unix://", "no.sock does not exist"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+	if strings.Contains(err.Error(), "docker group") {
+		t.Errorf("error %q blames permissions for a missing socket", err)
 	}
 }
 
