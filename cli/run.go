@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
@@ -30,26 +31,44 @@ type runFlags struct {
 	budgets  []string
 	out      string
 	json     bool
+	quiet    bool
+	verbose  bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
-	fs.StringVar(&f.scenario, "scenario", "qwen-image-t2i", "scenario NAME (see 'qwenlab scenarios') or scenario FILE (.json)")
-	fs.StringVar(&c.WorkflowPath, "workflow", "", "API-format workflow FILE to run instead of the scenario's graph ({\"prompt\": …} wrapper accepted)")
-	fs.StringArrayVar(&f.sets, "set", nil, "scenario parameter NAME=VALUE (width, height, steps, seed, cfg, prompt, negative); repeatable")
-	fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
-	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
-	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
-	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
-	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
-	fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
-	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
-	fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
+	group(fs, groupWorkload, func() {
+		fs.StringVar(&f.scenario, "scenario", "qwen-image-t2i", "scenario NAME (see 'qwenlab scenarios') or scenario FILE (.json)")
+		fs.StringVar(&c.WorkflowPath, "workflow", "", "API-format workflow FILE to run instead of the scenario's graph ({\"prompt\": …} wrapper accepted)")
+		fs.StringArrayVar(&f.sets, "set", nil, "scenario parameter NAME=VALUE (width, height, steps, seed, cfg, prompt, negative); repeatable")
+		fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
+		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
+		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
+		fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
+	})
+	values(fs, "set", "width=", "height=", "steps=", "seed=", "cfg=", "prompt=", "negative=")
+	values(fs, "on-error", "stop", "continue")
+	files(fs, "workflow")
+	group(fs, groupOutput, func() {
+		fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
+		fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+		fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr: only the summary (or --json) and errors")
+		fs.BoolVarP(&f.verbose, "verbose", "v", false, "also stream the container's log lines (redacted) and every run's result; the summary lists every run")
+		fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
+	})
+	values(fs, "metric", "e2e", "server")
+	files(fs, "out")
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+		fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
+	})
 }
 
 func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	c := &f.cfg
+	if f.quiet && f.verbose {
+		return usagef("--quiet and --verbose: pick one")
+	}
 	if c.Runs < 1 {
 		return usagef("--runs %d: need at least 1 measured run", c.Runs)
 	}
@@ -110,30 +129,46 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
-	fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
-	fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
-	fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
+	var memory *string
+	group(fs, groupTarget, func() {
+		fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
+		fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
+		fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
+		fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
+		fs.IntVar(&c.Port, "port", 0, "host port on 127.0.0.1 (default: a free one)")
+		fs.IntVar(&c.ContainerPort, "container-port", c.ContainerPort, "port ComfyUI listens on inside the container")
+		fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
+		fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
+		fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
+		fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
+		fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
+		memory = fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
+	})
+	values(fs, "sim-profile", "instant", "default", "conformance")
+	values(fs, "pull", "missing", "always", "never")
+	files(fs, "models")
 	f.register(fs)
-	fs.IntVar(&c.ColdStarts, "cold-starts", c.ColdStarts, "cold starts, each in a fresh container")
-	fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
-	fs.IntVar(&c.Port, "port", 0, "host port on 127.0.0.1 (default: a free one)")
-	fs.IntVar(&c.ContainerPort, "container-port", c.ContainerPort, "port ComfyUI listens on inside the container")
-	fs.BoolVar(&c.PublishAll, "publish-all-interfaces", false, "publish the port on every interface (ComfyUI has no authentication!)")
-	fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
-	fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
-	fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
-	fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
-	fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
-	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
-	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
-	memory := fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
-	fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
-	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
-	fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
-	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
-	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
-	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	group(fs, groupWorkload, func() {
+		fs.IntVar(&c.ColdStarts, "cold-starts", c.ColdStarts, "cold starts, each in a fresh container")
+	})
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
+		fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
+		fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
+		fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
+		fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
+		fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
+	})
+	values(fs, "budget", "model_load=", "ready=", "first_prompt=", "pull=")
+	group(fs, groupOutput, func() {
+		fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	})
+	files(fs, "save-logs")
+	group(fs, groupSafety, func() {
+		fs.BoolVar(&c.PublishAll, "publish-all-interfaces", false, "publish the port on every interface (ComfyUI has no authentication!)")
+		fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
+		fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
+	})
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -190,10 +225,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer dc.Close()
+	d := e.startDisplay(f)
+	defer e.stopDisplay()
 	deps := lab.Deps{
 		Engine:   dc,
-		Dial:     dialer(c),
-		Progress: e.stderr,
+		Dial:     dialer(c, d),
+		Progress: d.Event,
 		SimImage: func(ctx context.Context) (string, error) {
 			exe, err := os.Executable()
 			if err != nil {
@@ -201,12 +238,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 			}
 			// QWENLAB_SIM_REPO names the repository of the simulator images (default
 			// qwenlab-sim): tests keep theirs apart from a user's cached image.
-			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, e.stderr)
+			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, d.Writer())
 		},
 	}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
-	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
+	d.Println("qwenlab: run " + c.RunID)
 	rep, runErr := lab.UpAndBench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
 }
@@ -215,7 +252,9 @@ func bench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "bench", "--url URL [flags]")
-	fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+	group(fs, groupTarget, func() {
+		fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+	})
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -231,16 +270,20 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
-	deps := lab.Deps{Dial: dialer(c), Progress: e.stderr}
+	d := e.startDisplay(f)
+	defer e.stopDisplay()
+	deps := lab.Deps{Dial: dialer(c, d), Progress: d.Event}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
 }
 
-func dialer(c *lab.Config) func(string) (lab.Comfy, error) {
+func dialer(c *lab.Config, d *live.Display) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
-		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout})
+		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout, Progress: func(p comfy.Progress) {
+			d.Event(lab.Event{Kind: lab.EventStep, Node: strings.TrimSpace(p.Node + " " + p.ClassType), Step: p.Step, Steps: p.Max})
+		}})
 		if err != nil {
 			return nil, err
 		}
@@ -270,9 +313,10 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 				fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
 			}
 		} else {
-			fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", f.out)
+			e.note("qwenlab: report written to " + f.out)
 		}
 	}
+	e.stopDisplay() // the live area goes before the result comes
 	if rep != nil {
 		if f.json {
 			if b, err := report.Marshal(rep); err == nil {

@@ -23,6 +23,18 @@ type Options struct {
 	ClientID    string        // "": random
 	IdleTimeout time.Duration // no WebSocket message for this long during a prompt → interrupt it, TimeoutError (default 10 min)
 	ReadLimit   int64         // largest WebSocket frame accepted (default 64 MiB)
+	// Progress, when set, is called from Run as the prompt in flight moves: when a node
+	// starts executing and on each sampler step.
+	Progress func(Progress)
+}
+
+// Progress is where the prompt in flight is: the node executing and, for a sampler, its
+// step (Step of Max; 0 of 0 before the first step).
+type Progress struct {
+	PromptID  string
+	Node      string
+	ClassType string
+	Step, Max int
 }
 
 const (
@@ -39,6 +51,7 @@ type Client struct {
 	base      *url.URL
 	http      *http.Client
 	clientID  string
+	progress  func(Progress)
 	idle      time.Duration
 	readLimit int64
 
@@ -64,7 +77,7 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
-	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit}
+	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit, progress: opts.Progress}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}

@@ -17,6 +17,7 @@ import (
 type logSink struct {
 	tracker *comfylog.Tracker
 	save    func(docker.LogLine)
+	show    func(docker.LogLine) // to the live display
 
 	mu       sync.Mutex
 	first    time.Time     // receipt of the first line
@@ -27,8 +28,8 @@ type logSink struct {
 	once     sync.Once
 }
 
-func newLogSink(save func(docker.LogLine)) *logSink {
-	return &logSink{tracker: comfylog.NewTracker(comfylog.TrackerOptions{}), save: save, startedC: make(chan struct{})}
+func newLogSink(save, show func(docker.LogLine)) *logSink {
+	return &logSink{tracker: comfylog.NewTracker(comfylog.TrackerOptions{}), save: save, show: show, startedC: make(chan struct{})}
 }
 
 func (s *logSink) add(l docker.LogLine) {
@@ -50,6 +51,9 @@ func (s *logSink) add(l docker.LogLine) {
 	s.tracker.Add(comfylog.Line{Time: l.Time, Stream: l.Stream, Text: l.Text, Partial: l.Partial})
 	if s.save != nil {
 		s.save(l)
+	}
+	if s.show != nil {
+		s.show(l)
 	}
 }
 
@@ -87,6 +91,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		spec.Name = fmt.Sprintf("%s-%d", spec.Name, i+1)
 		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
 	}
+	created := r.stage(StageCreate, spec.Image)
 	t := time.Now()
 	id, err := e.Create(ctx, spec)
 	if id != "" {
@@ -98,7 +103,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	cr.add("create", "engine", t, time.Now())
 
-	cr.logs = newLogSink(r.logSaver())
+	cr.logs = newLogSink(r.logSaver(), r.showLog)
 	cr.Tracker = cr.logs.tracker
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -113,6 +118,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	cr.add("start", "engine", t, time.Now())
 	startEnd := time.Now()
+	created("")
 
 	go func() {
 		defer close(cr.logsDone)
@@ -161,6 +167,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("ready", err)
 	}
 	phase.set("startup (waiting for ComfyUI to answer)")
+	waited := r.stage(StageWaitServer, url)
 	readyCtx, cancelReady := context.WithTimeout(runCtx, r.cfg.StartTimeout)
 	err = waitReady(readyCtx, c, cr.logs.startedC)
 	cancelReady()
@@ -185,17 +192,22 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	} else {
 		cr.add("http_ready", "api", startEnd, cr.Ready)
 	}
-	r.progressf("ComfyUI ready after %.2fs", cr.Ready.Sub(cr.Start).Seconds())
+	waited(fmt.Sprintf("ready %.2fs after the start", cr.Ready.Sub(cr.Start).Seconds()))
 
 	phase.set("preflight against the live server")
+	checked := r.stage(StagePreflight, "")
 	t = time.Now()
 	if err := r.livePreflight(runCtx, c); err != nil {
 		return c, cr, inPhase("preflight", causeOr(runCtx, err))
 	}
 	cr.add("preflight", "api", t, time.Now())
+	checked("")
 
 	phase.set("the first prompt")
+	firstDone := r.stage(StageFirstPrompt, "")
+	r.emit(Event{Kind: EventPrompt, Stage: StageFirstPrompt, Run: 1, Runs: 1})
 	pr := r.runPrompt(runCtx, c, "cold", i)
+	r.emit(Event{Kind: EventPromptDone, Stage: StageFirstPrompt, Run: 1, Runs: 1, Text: describe(pr)})
 	cr.First = pr
 	res := pr.Res
 	cr.add("first_prompt", "api", res.Submit, res.End)
@@ -205,9 +217,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
 	}
 	if pr.Err != nil {
+		firstDone("failed")
 		r.progressf("first prompt failed (--on-error continue): %v", pr.Err)
 	} else {
-		r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
+		firstDone(fmt.Sprintf("first image %.2fs after the start", res.End.Sub(cr.Start).Seconds()))
 	}
 	phase.set("warm runs")
 	return c, cr, nil

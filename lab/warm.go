@@ -13,6 +13,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -20,19 +21,30 @@ import (
 // execution cache never serves a result.
 // ctx ends with the run (Ctrl-C) or with the container (its cause says why).
 func (r *run) warmPhase(ctx context.Context, c Comfy) error {
+	var done func(string)
+	if r.cfg.Warmup > 0 {
+		done = r.stage(StageWarmup, "")
+	}
 	for i := 0; i < r.cfg.Warmup; i++ {
+		r.emit(Event{Kind: EventPrompt, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup})
 		pr := r.runPrompt(ctx, c, "warmup", i)
 		r.warmups = append(r.warmups, pr)
-		r.progressf("warmup %d/%d: %s", i+1, r.cfg.Warmup, describe(pr))
+		r.emit(Event{Kind: EventPromptDone, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup, Text: describe(pr)})
 		if pr.Err != nil && r.stopsRun(pr) {
 			return inPhase("warmup", causeOr(ctx, pr.Err))
 		}
 	}
+	if done != nil {
+		done("")
+	}
+	done = r.stage(StageWarm, "")
+	defer func() { done("") }()
 	failed := 0
 	for i := 0; i < r.cfg.Runs; i++ {
+		r.emit(Event{Kind: EventPrompt, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs})
 		pr := r.runPrompt(ctx, c, "warm", i)
 		r.warm = append(r.warm, pr)
-		r.progressf("run %d/%d: %s", i+1, r.cfg.Runs, describe(pr))
+		r.emit(Event{Kind: EventPromptDone, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs, Text: describe(pr)})
 		if pr.Err != nil {
 			failed++
 			if r.stopsRun(pr) || ctx.Err() != nil {
@@ -73,6 +85,8 @@ func describe(pr *promptRun) string {
 func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
+	done := r.stage(StageTeardown, short(cr.ID))
+	defer done("")
 	cr.stopping.Store(true)
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
@@ -157,6 +171,7 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 					r.gpuSamples = append(r.gpuSamples, s...)
 				}
 				r.mu.Unlock()
+				r.emit(Event{Kind: EventGPU, GPU: gpuStatus(s, r.gpus)})
 			}
 			select {
 			case <-sctx.Done():
@@ -184,6 +199,48 @@ func (r *run) addStats(s docker.Stats) {
 	a.cpuMax = max(a.cpuMax, s.CPUPercent)
 	a.memPeak = max(a.memPeak, s.MemUsed)
 	a.limit = s.MemLimit
+}
+
+// showLog sends a container log line to the live display, redacted; a line that says a
+// model is being loaded names it.
+func (r *run) showLog(l docker.LogLine) {
+	if r.deps.Progress == nil {
+		return
+	}
+	ev := Event{Kind: EventLog, Text: report.RedactString(l.Text, r.secrets)}
+	switch p := comfylog.Parse(l.Text); p.Kind {
+	case comfylog.RequestedToLoad, comfylog.DynamicVRAM:
+		ev.Model = report.RedactString(p.Model, r.secrets)
+	case comfylog.LoadedCompletely, comfylog.LoadedPartially:
+		ev.ModelLoaded = true
+	}
+	r.emit(ev)
+}
+
+// gpuStatus sums one round of samples over the devices sampled.
+func gpuStatus(samples []gpu.Sample, devs []gpu.Device) GPUStatus {
+	var g GPUStatus
+	n := 0
+	for _, s := range samples {
+		if s.Missing&gpu.FieldVRAM == 0 {
+			g.VRAMUsed += s.VRAMUsed
+			g.HasVRAM = true
+			for _, d := range devs {
+				if d.Index == s.Index {
+					g.VRAMTotal += d.VRAMTotal
+				}
+			}
+		}
+		if s.Missing&gpu.FieldUtil == 0 {
+			g.UtilPct += s.UtilGPU
+			n++
+		}
+	}
+	if n > 0 {
+		g.UtilPct /= float64(n)
+		g.HasUtil = true
+	}
+	return g
 }
 
 // logSaver returns the function that writes every log line to --save-logs (redacted).
