@@ -95,6 +95,10 @@ func commands() []command {
 			{"against the simulator, started in another shell with 'qwenlab sim --port 8188'", "qwenlab bench --url http://127.0.0.1:8188 --runs 10"},
 			{"a bigger image with fewer steps, seed 7 onwards", "qwenlab bench --url http://127.0.0.1:8188 --set width=1664 --set height=928 --set steps=20 --seed 7"},
 		}},
+		{"compare", compareArgs, "compare reports (or a folder's latest two): what differs, medians, significance; --threshold gates", compareCmd, []example{
+			{"the last two reports of a folder, e.g. two simulator runs", "qwenlab compare reports/"},
+			{"gate CI: exit 3 when warm e2e got significantly slower by over 5%", "qwenlab compare base.json new.json --threshold 'warm.e2e.median<+5%'"},
+		}},
 		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup, []example{
 			{"see what earlier runs left behind, remove nothing", "qwenlab cleanup --dry-run"},
 			{"remove what one run left", "qwenlab cleanup --run 3f2a9c01d4e5"},

@@ -33,6 +33,7 @@ func TestHelpGolden(t *testing.T) {
 		"gpu":          {"help", "gpu"},
 		"scenarios":    {"scenarios"},
 		"completion":   {"help", "completion"},
+		"compare":      {"help", "compare"},
 	}
 	for name, args := range cases {
 		code, out, errOut := run(args...)
@@ -63,7 +64,7 @@ func TestHelpGolden(t *testing.T) {
 
 // TestHelpSameEveryWay: 'qwenlab help X' and 'qwenlab X --help' say the same, on stdout.
 func TestHelpSameEveryWay(t *testing.T) {
-	for _, name := range []string{"up-and-bench", "bench", "cleanup", "gpu", "sim", "version", "scenarios", "completion"} {
+	for _, name := range []string{"up-and-bench", "bench", "compare", "cleanup", "gpu", "sim", "version", "scenarios", "completion"} {
 		c1, a, e1 := run("help", name)
 		c2, b, e2 := run(name, "--help")
 		if c1 != 0 || c2 != 0 || e1 != "" || e2 != "" {

@@ -9,13 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
-	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
@@ -44,7 +42,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 		fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
 		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
 		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
-		fs.StringVar(&c.OnError, "on-error", c.OnError, "when a prompt fails: stop | continue")
+		fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 	})
 	values(fs, "set", "width=", "height=", "steps=", "seed=", "cfg=", "prompt=", "negative=")
 	values(fs, "on-error", "stop", "continue")
@@ -54,7 +52,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 		fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
 		fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr: only the summary (or --json) and errors")
 		fs.BoolVarP(&f.verbose, "verbose", "v", false, "also stream the container's log lines (redacted) and every run's result; the summary lists every run")
-		fs.StringVar(&c.Metric, "metric", c.Metric, "latency the summary leads with: e2e | server")
+		fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
 	})
 	values(fs, "metric", "e2e", "server")
 	files(fs, "out")
@@ -64,31 +62,15 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	})
 }
 
+// validate checks the flags: the run's settings (lab.Config.Validate) and what only the
+// command line has (scenario, --set, --budget, --out).
 func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	c := &f.cfg
 	if f.quiet && f.verbose {
 		return usagef("--quiet and --verbose: pick one")
 	}
-	if c.Runs < 1 {
-		return usagef("--runs %d: need at least 1 measured run", c.Runs)
-	}
-	if c.Runs > 100000 {
-		return usagef("--runs %d: at most 100000", c.Runs)
-	}
-	if c.Warmup < 0 {
-		return usagef("--warmup %d: must be 0 or more", c.Warmup)
-	}
-	if c.PromptTimeout <= 0 {
-		return usagef("--prompt-timeout %s: must be positive", c.PromptTimeout)
-	}
-	if c.GPUInterval < 10*time.Millisecond {
-		return usagef("--gpu-interval %s: at least 10ms", c.GPUInterval)
-	}
-	if err := oneOf("on-error", c.OnError, "stop", "continue"); err != nil {
-		return err
-	}
-	if err := oneOf("metric", c.Metric, "e2e", "server"); err != nil {
-		return err
+	if err := c.Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	s, err := scenarios.Lookup(f.scenario)
 	if err != nil {
@@ -108,7 +90,7 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		c.Params[k] = v
 	}
 	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
-		bud, err := comfylog.ParseBudget(b)
+		bud, err := lab.ParseBudget(b)
 		if err != nil {
 			return usagef("--budget: %v", err)
 		}
@@ -140,7 +122,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
 		fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
 		fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
-		fs.StringVar(&c.Pull, "pull", c.Pull, "pull the image: missing | always | never")
+		fs.StringVar((*string)(&c.Pull), "pull", string(c.Pull), "pull the image: missing | always | never")
 		fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
 		memory = fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
 	})
@@ -172,26 +154,11 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := f.validate(fs); err != nil {
-		return err
-	}
-	if c.ColdStarts < 1 || c.ColdStarts > 1000 {
-		return usagef("--cold-starts %d: between 1 and 1000", c.ColdStarts)
-	}
-	if err := oneOf("pull", c.Pull, "missing", "always", "never"); err != nil {
-		return err
-	}
-	if err := checkDropCaches(c, os.Geteuid()); err != nil {
-		return err
-	}
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
 			c.GPUs = "none"
 		}
-	}
-	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
-		return usagef("--gpus: %v", err)
 	}
 	if *memory != "" {
 		n, err := parseBytes(*memory)
@@ -200,19 +167,11 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		}
 		c.MemoryBytes = n
 	}
-	if c.Port < 0 || c.Port > 65535 {
-		return usagef("--port %d: between 1 and 65535 (0: a free one)", c.Port)
+	if err := f.validate(fs); err != nil {
+		return err
 	}
-	if c.ContainerPort < 1 || c.ContainerPort > 65535 {
-		return usagef("--container-port %d: between 1 and 65535", c.ContainerPort)
-	}
-	for _, kv := range c.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return usagef("--env %q: want NAME=VALUE", kv)
-		}
-	}
-	if c.StopTimeout < 0 || c.TeardownTimeout <= 0 || c.StartTimeout <= 0 {
-		return usagef("--start-timeout, --teardown-timeout must be positive and --stop-timeout not negative")
+	if err := checkDropCaches(c, os.Geteuid()); err != nil {
+		return err
 	}
 	if c.PublishAll {
 		fmt.Fprintln(e.stderr, "qwenlab: warning: --publish-all-interfaces: ComfyUI has no authentication; anyone who can reach this host can use it while the benchmark runs")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,6 +74,11 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
+			fixtures, err := filepath.Abs("testdata/compare")
+			if err != nil {
+				return err
+			}
+			e.Setenv("FIXTURES", fixtures) // reports for compare
 			for _, k := range passEnv {
 				if v, ok := os.LookupEnv(k); ok {
 					e.Setenv(k, v)

@@ -1,9 +1,8 @@
 // Package comfylog reads ComfyUI's console log: it turns one log line into a typed
 // [Event] ([Parse]), follows a whole container log in order and keeps what a report needs
 // ([Tracker]: startup marks, model loads, sampler progress, "Prompt executed in" figures,
-// exceptions with their tracebacks, custom-node import failures, the last lines), finds
-// long silences while ComfyUI is busy ([Tracker.Gaps]) and checks per-phase time budgets
-// given on the command line ([ParseBudget], [CheckBudgets]).
+// exceptions with their tracebacks, custom-node import failures, the last lines) and finds
+// long silences while ComfyUI is busy ([Tracker.Gaps]).
 //
 // ComfyUI prints no timestamps; the times come with each [Line] from the Docker engine.
 // The parser is lenient: the load-stat line has changed format several times (0.3.64,

@@ -10,11 +10,21 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
+// GPUKind is the form of a GPU request.
+type GPUKind string
+
+// GPU request kinds.
+const (
+	GPUNone    GPUKind = "none"    // no GPU
+	GPUAll     GPUKind = "all"     // every GPU (nvidia driver)
+	GPUCount   GPUKind = "count"   // the first N GPUs (nvidia driver)
+	GPUDevices GPUKind = "devices" // GPUs by index or UUID (nvidia driver)
+	GPUCDI     GPUKind = "cdi"     // CDI device names such as nvidia.com/gpu=all
+)
+
 // GPURequest is a parsed --gpus value.
 type GPURequest struct {
-	// Kind is "none", "all", "count", "devices" (nvidia driver, by index
-	// or UUID) or "cdi" (CDI device names such as nvidia.com/gpu=all).
-	Kind      string
+	Kind      GPUKind
 	Count     int      // for Kind "count"
 	DeviceIDs []string // for Kinds "devices" and "cdi"
 }
@@ -22,13 +32,13 @@ type GPURequest struct {
 // String renders r in the --gpus syntax that [ParseGPUs] accepts.
 func (r GPURequest) String() string {
 	switch r.Kind {
-	case "all":
+	case GPUAll:
 		return "all"
-	case "count":
+	case GPUCount:
 		return strconv.Itoa(r.Count)
-	case "devices":
+	case GPUDevices:
 		return "device=" + strings.Join(r.DeviceIDs, ",")
-	case "cdi":
+	case GPUCDI:
 		return "cdi:" + strings.Join(r.DeviceIDs, ",")
 	}
 	return "none"
@@ -49,9 +59,9 @@ func ParseGPUs(s string) (GPURequest, error) {
 	v := strings.TrimSpace(s)
 	switch v {
 	case "", "none":
-		return GPURequest{Kind: "none"}, nil
+		return GPURequest{Kind: GPUNone}, nil
 	case "all":
-		return GPURequest{Kind: "all"}, nil
+		return GPURequest{Kind: GPUAll}, nil
 	}
 	if rest, ok := strings.CutPrefix(v, "cdi:"); ok {
 		ids, err := splitIDs(rest, true)
@@ -65,7 +75,7 @@ func ParseGPUs(s string) (GPURequest, error) {
 				return bad(fmt.Sprintf("%q is not a CDI device name (vendor.com/class=name)", id))
 			}
 		}
-		return GPURequest{Kind: "cdi", DeviceIDs: ids}, nil
+		return GPURequest{Kind: GPUCDI, DeviceIDs: ids}, nil
 	}
 	if n, err := strconv.Atoi(v); err == nil {
 		return countRequest(n, bad)
@@ -89,7 +99,7 @@ func ParseGPUs(s string) (GPURequest, error) {
 		if !ok {
 			if f == "all" && !seen["count"] && !seen["device"] {
 				seen["count"] = true
-				req = GPURequest{Kind: "all"}
+				req = GPURequest{Kind: GPUAll}
 				continue
 			}
 			return bad(fmt.Sprintf("unknown field %q", f))
@@ -105,7 +115,7 @@ func ParseGPUs(s string) (GPURequest, error) {
 				return bad("count and device cannot be combined")
 			}
 			if strings.TrimSpace(val) == "all" {
-				req = GPURequest{Kind: "all"}
+				req = GPURequest{Kind: GPUAll}
 				continue
 			}
 			n, err := strconv.Atoi(strings.TrimSpace(val))
@@ -128,7 +138,7 @@ func ParseGPUs(s string) (GPURequest, error) {
 			if err != nil {
 				return bad(err.Error())
 			}
-			req = GPURequest{Kind: "devices", DeviceIDs: ids}
+			req = GPURequest{Kind: GPUDevices, DeviceIDs: ids}
 		case "driver":
 			if d := strings.TrimSpace(val); d != "nvidia" {
 				return bad(fmt.Sprintf("driver %q is not supported (only nvidia; use cdi:NAME for CDI)", d))
@@ -151,11 +161,11 @@ func countRequest(n int, bad func(string) (GPURequest, error)) (GPURequest, erro
 	case n < -1:
 		return bad("negative count")
 	case n == -1:
-		return GPURequest{Kind: "all"}, nil
+		return GPURequest{Kind: GPUAll}, nil
 	case n == 0:
-		return GPURequest{Kind: "none"}, nil
+		return GPURequest{Kind: GPUNone}, nil
 	}
-	return GPURequest{Kind: "count", Count: n}, nil
+	return GPURequest{Kind: GPUCount, Count: n}, nil
 }
 
 // splitIDs splits a comma-separated device list. IDs are GPU indexes,
@@ -188,21 +198,21 @@ var gpuCapabilities = []string{"gpu", "compute", "utility"}
 func deviceRequests(r GPURequest) ([]container.DeviceRequest, error) {
 	caps := func() [][]string { return [][]string{slices.Clone(gpuCapabilities)} }
 	switch r.Kind {
-	case "", "none":
+	case "", GPUNone:
 		return nil, nil
-	case "all":
+	case GPUAll:
 		return []container.DeviceRequest{{Driver: "nvidia", Count: -1, Capabilities: caps()}}, nil
-	case "count":
+	case GPUCount:
 		if r.Count <= 0 {
 			return nil, fmt.Errorf("gpu count %d: must be positive", r.Count)
 		}
 		return []container.DeviceRequest{{Driver: "nvidia", Count: r.Count, Capabilities: caps()}}, nil
-	case "devices":
+	case GPUDevices:
 		if len(r.DeviceIDs) == 0 {
 			return nil, fmt.Errorf("gpu devices: no device ids")
 		}
 		return []container.DeviceRequest{{Driver: "nvidia", DeviceIDs: slices.Clone(r.DeviceIDs), Capabilities: caps()}}, nil
-	case "cdi":
+	case GPUCDI:
 		if len(r.DeviceIDs) == 0 {
 			return nil, fmt.Errorf("gpu cdi: no device names")
 		}

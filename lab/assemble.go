@@ -75,9 +75,9 @@ func (r *run) assemble(runErr error) *report.Report {
 }
 
 func (r *run) target() report.Target {
-	t := report.Target{Kind: "docker", Image: r.image, Config: map[string]string{}}
+	t := report.Target{Kind: report.TargetDocker, Image: r.image, Config: map[string]string{}}
 	if r.cfg.URL != "" {
-		t.Kind, t.URL = "url", r.cfg.URL
+		t.Kind, t.URL = report.TargetURL, r.cfg.URL
 	}
 	if r.sysStats != nil {
 		t.ComfyUIVersion = r.sysStats.System.ComfyUIVersion
@@ -86,13 +86,13 @@ func (r *run) target() report.Target {
 	c["runs"] = strconv.Itoa(r.cfg.Runs)
 	c["warmup"] = strconv.Itoa(r.cfg.Warmup)
 	c["seed"] = strconv.FormatUint(r.cfg.Seed, 10)
-	c["on_error"] = r.cfg.OnError
-	c["metric"] = r.cfg.Metric
-	if t.Kind == "docker" {
+	c["on_error"] = string(r.cfg.OnError)
+	c["metric"] = string(r.cfg.Metric)
+	if t.Kind == report.TargetDocker {
 		c["gpus"] = r.cfg.GPUs
 		c["init"] = strconv.FormatBool(r.cfg.Init)
 		c["cold_starts"] = strconv.Itoa(max(r.cfg.ColdStarts, 1))
-		c["pull"] = r.cfg.Pull
+		c["pull"] = string(r.cfg.Pull)
 		if r.image != nil && r.image.Simulator {
 			c["sim_profile"] = r.cfg.SimProfile
 		}
@@ -133,21 +133,14 @@ func (r *run) host() report.Host {
 func (r *run) coldSection() *report.ColdStart {
 	cs := &report.ColdStart{}
 	for i, cr := range r.colds {
-		phases := map[string]float64{}
-		var end time.Time
-		for _, s := range cr.Spans {
-			if s.Parent == "" {
-				phases[phaseKey(s.Name)] += s.End.Sub(s.Start).Seconds()
-				if s.End.After(end) {
-					end = s.End
-				}
+		var phases report.Phases
+		for _, p := range report.AllPhases() {
+			if d, ok := cr.tl.phases()[p]; ok {
+				phases.Add(p, d.Seconds())
 			}
 		}
-		if d, ok := modelLoadTime(cr); ok {
-			phases["model_load_s"] = d.Seconds()
-		}
-		cold := report.ColdRun{Index: i, Phases: report.PhasesFromMap(phases), Timeline: r.timeline(cr)}
-		if !end.IsZero() {
+		cold := report.ColdRun{Index: i, Phases: phases, Timeline: cr.tl.entries()}
+		if end := cr.tl.end(); !end.IsZero() {
 			cold.TotalS = end.Sub(cr.Start).Seconds()
 		}
 		if !cr.Ready.IsZero() {
@@ -190,50 +183,6 @@ func (r *run) coldSection() *report.ColdStart {
 		cs.Runs = nil
 	}
 	return cs
-}
-
-// phaseKey maps timeline span names onto the report's phase names.
-func phaseKey(name string) string {
-	switch name {
-	case "comfy_started":
-		return "listening_s"
-	case "http_ready":
-		return "ready_s"
-	}
-	return name + "_s"
-}
-
-func modelLoadTime(cr *coldRun) (time.Duration, bool) {
-	var total time.Duration
-	found := false
-	for _, s := range cr.Spans {
-		if strings.HasPrefix(s.Name, "model_load:") {
-			total += s.End.Sub(s.Start)
-			found = true
-		}
-	}
-	return total, found
-}
-
-// timeline lists the spans in time order with offsets from the cold start's t0, and adds a
-// "gap" entry wherever more than 100 ms between top-level phases is unexplained.
-func (r *run) timeline(cr *coldRun) []report.TimelineEntry {
-	spans := append([]span(nil), cr.Spans...)
-	sort.SliceStable(spans, func(i, j int) bool { return spans[i].Start.Before(spans[j].Start) })
-	var out []report.TimelineEntry
-	prevEnd := cr.Start
-	for _, s := range spans {
-		if s.Parent == "" {
-			if gap := s.Start.Sub(prevEnd); gap > 100*time.Millisecond {
-				out = append(out, report.TimelineEntry{Name: "gap", StartS: prevEnd.Sub(cr.Start).Seconds(), EndS: s.Start.Sub(cr.Start).Seconds(), Source: "client"})
-			}
-			if s.End.After(prevEnd) {
-				prevEnd = s.End
-			}
-		}
-		out = append(out, report.TimelineEntry{Name: s.Name, StartS: s.Start.Sub(cr.Start).Seconds(), EndS: s.End.Sub(cr.Start).Seconds(), Source: s.Source, Parent: s.Parent})
-	}
-	return out
 }
 
 func (r *run) warmSection() *report.Warm {
@@ -498,7 +447,7 @@ func (r *run) missing(rep *report.Report) map[string]string {
 			case r.image != nil && r.image.Simulator:
 				m["cold_start.phases.pull_s"] = "the simulator image is built locally, not pulled"
 			default:
-				m["cold_start.phases.pull_s"] = "the image was already present (--pull " + r.cfg.Pull + ")"
+				m["cold_start.phases.pull_s"] = "the image was already present (--pull " + string(r.cfg.Pull) + ")"
 			}
 		}
 		if cs.Phases.FirstLogS == nil {

@@ -25,7 +25,7 @@ func (r *run) bench(ctx context.Context) (err error) {
 		return inPhase("preflight", err)
 	}
 	if isLoopbackURL(r.cfg.URL) {
-		r.inventoryGPUs(docker.GPURequest{Kind: "all"})
+		r.inventoryGPUs(docker.GPURequest{Kind: docker.GPUAll})
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}

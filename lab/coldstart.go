@@ -10,6 +10,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // logSink receives the container's log lines (from the engine's follower goroutine) and
@@ -84,7 +85,11 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr := &coldRun{Index: i, Start: time.Now()}
 	if i == 0 && r.pullSpan != nil {
 		cr.Start = r.pullSpan.Start
-		cr.Spans = append(cr.Spans, *r.pullSpan)
+	}
+	cr.tl.begin(cr.Start)
+	if i == 0 && r.pullSpan != nil {
+		cr.tl.phase(report.PhasePull, report.SourceEngine, r.pullSpan.End)
+		cr.tl.idle(time.Now()) // preparing models and the page cache
 	}
 	r.colds = append(r.colds, cr)
 	if r.cfg.ColdStarts > 1 {
@@ -92,7 +97,6 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
 	}
 	created := r.stage(StageCreate, spec.Image)
-	t := time.Now()
 	id, err := e.Create(ctx, spec)
 	if id != "" {
 		cr.ID = id
@@ -101,7 +105,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	if err != nil {
 		return nil, cr, inPhase("create", err)
 	}
-	cr.add("create", "engine", t, time.Now())
+	cr.tl.phase(report.PhaseCreate, report.SourceEngine, time.Now())
 
 	cr.logs = newLogSink(r.logSaver(), r.showLog)
 	cr.Tracker = cr.logs.tracker
@@ -111,13 +115,11 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.logsDone = make(chan struct{})
 	cr.cancel = func() { cancelWatch(); cancelRun(context.Canceled) }
 
-	t = time.Now()
 	if err := e.Start(ctx, id); err != nil {
 		cr.logsDone = nil // nothing follows a container that never started
 		return nil, cr, inPhase("start", err)
 	}
-	cr.add("start", "engine", t, time.Now())
-	startEnd := time.Now()
+	cr.tl.phase(report.PhaseStart, report.SourceEngine, time.Now())
 	created("")
 
 	go func() {
@@ -182,35 +184,30 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.Ready = time.Now()
 	first, started := cr.logs.times()
 	if !first.IsZero() && first.Before(cr.Ready) {
-		cr.add("first_log", "logs", startEnd, first)
+		cr.tl.phase(report.PhaseFirstLog, report.SourceLogs, first)
 		if !started.IsZero() && started.Before(cr.Ready) {
-			cr.add("comfy_started", "logs", first, started)
-			cr.add("http_ready", "api", started, cr.Ready)
-		} else {
-			cr.add("http_ready", "api", first, cr.Ready)
+			cr.tl.phase(report.PhaseListening, report.SourceLogs, started)
 		}
-	} else {
-		cr.add("http_ready", "api", startEnd, cr.Ready)
 	}
+	cr.tl.phase(report.PhaseReady, report.SourceAPI, cr.Ready)
 	waited(fmt.Sprintf("ready %.2fs after the start", cr.Ready.Sub(cr.Start).Seconds()))
 
 	phase.set("preflight against the live server")
 	checked := r.stage(StagePreflight, "")
-	t = time.Now()
 	if err := r.livePreflight(runCtx, c); err != nil {
 		return c, cr, inPhase("preflight", causeOr(runCtx, err))
 	}
-	cr.add("preflight", "api", t, time.Now())
+	cr.tl.phase(report.PhasePreflight, report.SourceAPI, time.Now())
 	checked("")
 
 	phase.set("the first prompt")
 	firstDone := r.stage(StageFirstPrompt, "")
 	r.emit(Event{Kind: EventPrompt, Stage: StageFirstPrompt, Run: 1, Runs: 1})
-	pr := r.runPrompt(runCtx, c, "cold", i)
+	pr := r.runPrompt(runCtx, c, report.RunCold, i)
 	r.emit(Event{Kind: EventPromptDone, Stage: StageFirstPrompt, Run: 1, Runs: 1, Text: describe(pr)})
 	cr.First = pr
 	res := pr.Res
-	cr.add("first_prompt", "api", res.Submit, res.End)
+	cr.tl.phase(report.PhaseFirstPrompt, report.SourceAPI, res.End)
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
 	if pr.Err != nil && (r.stopsRun(pr) || runCtx.Err() != nil) {
@@ -272,21 +269,16 @@ func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
 		case strings.Contains(n.ClassType, "TextEncode"):
 			name = "text_encode"
 		}
-		if name != "" && !n.Start.IsZero() && !n.End.IsZero() {
-			cr.Spans = append(cr.Spans, span{Name: name, Start: n.Start, End: n.End, Source: "api", Parent: "first_prompt"})
+		if name != "" {
+			cr.tl.inner(name, report.SourceAPI, report.PhaseFirstPrompt, n.Start, n.End)
 		}
 	}
 	if cr.Tracker != nil {
 		for _, l := range cr.Tracker.Snapshot().Loads {
-			s, e := cr.logs.onClock(l.Start), cr.logs.onClock(l.End)
-			if !s.IsZero() && !e.IsZero() && !e.Before(s) {
-				cr.Spans = append(cr.Spans, span{Name: "model_load:" + l.Model, Start: s, End: e, Source: "logs", Parent: "first_prompt"})
-			}
+			cr.tl.inner("model_load:"+l.Model, report.SourceLogs, report.PhaseFirstPrompt, cr.logs.onClock(l.Start), cr.logs.onClock(l.End))
 		}
 	}
-	if !res.ImageAt.IsZero() {
-		cr.Spans = append(cr.Spans, span{Name: "first_image", Start: res.Submit, End: res.ImageAt, Source: "api", Parent: "first_prompt"})
-	}
+	cr.tl.inner("first_image", report.SourceAPI, report.PhaseFirstPrompt, res.Submit, res.ImageAt)
 }
 
 func (r *run) livePreflight(ctx context.Context, c Comfy) error {

@@ -1,11 +1,39 @@
 package lab
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
-	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
 )
+
+// PullPolicy says when a run pulls its image (--pull).
+type PullPolicy string
+
+// Pull policies, as Docker names them.
+const (
+	PullMissing PullPolicy = "missing" // pull when the image is not present
+	PullAlways  PullPolicy = "always"  // pull every time
+	PullNever   PullPolicy = "never"   // never pull; a missing image is an error
+)
+
+// PullPolicies lists the valid pull policies.
+func PullPolicies() []PullPolicy { return []PullPolicy{PullMissing, PullAlways, PullNever} }
+
+// OnError says what a failed prompt does to the run (--on-error).
+type OnError string
+
+// On-error policies.
+const (
+	OnErrorStop     OnError = "stop"     // the first failed prompt ends the run
+	OnErrorContinue OnError = "continue" // failed prompts are counted and the run goes on
+)
+
+// OnErrors lists the valid on-error policies.
+func OnErrors() []OnError { return []OnError{OnErrorStop, OnErrorContinue} }
 
 // Config is one run's plan, built by package cli from flags.
 type Config struct {
@@ -17,7 +45,7 @@ type Config struct {
 	Image      string
 	URL        string
 	SimProfile string
-	Pull       string // missing | always | never
+	Pull       PullPolicy
 
 	ModelsDir    string // host directory, mounted read-only; "" = none (simulator: placeholders)
 	ModelsTarget string // mount point inside the container
@@ -46,18 +74,18 @@ type Config struct {
 	PromptTimeout   time.Duration // no message for this long during a prompt
 	TeardownTimeout time.Duration
 	StopTimeout     time.Duration
-	OnError         string // stop | continue
+	OnError         OnError
 
 	GPUInterval time.Duration
 
-	Budgets    []comfylog.Budget
+	Budgets    []Budget
 	SlowGap    time.Duration
 	FailOnSlow bool
 
 	// LagBase and LagFrac set the delivery-lag flag: lag_s > LagBase + LagFrac*server_s.
 	LagBase time.Duration
 	LagFrac float64
-	Metric  string // e2e | server
+	Metric  report.Headline
 
 	SaveLogs string // path for all log lines, "" = don't
 }
@@ -66,7 +94,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		SimProfile:      "default",
-		Pull:            "missing",
+		Pull:            PullMissing,
 		ModelsTarget:    "/root/ComfyUI/models",
 		Runs:            5,
 		Warmup:          1,
@@ -78,11 +106,90 @@ func Defaults() Config {
 		PromptTimeout:   10 * time.Minute,
 		TeardownTimeout: 30 * time.Second,
 		StopTimeout:     2 * time.Second,
-		OnError:         "stop",
+		OnError:         OnErrorStop,
 		GPUInterval:     100 * time.Millisecond,
 		SlowGap:         10 * time.Second,
 		LagBase:         50 * time.Millisecond,
 		LagFrac:         0.10,
-		Metric:          "e2e",
+		Metric:          report.HeadlineE2E,
 	}
+}
+
+// ConfigError says which setting of a [Config] is invalid; Flag is the command-line flag
+// that sets it.
+type ConfigError struct {
+	Flag string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string { return "--" + e.Flag + " " + e.Msg }
+
+// Validate checks the settings a run depends on, as package cli fills them in from flags;
+// the first invalid one is returned as a *[ConfigError].
+func (c Config) Validate() error {
+	bad := func(flag, format string, a ...any) error {
+		return &ConfigError{Flag: flag, Msg: fmt.Sprintf(format, a...)}
+	}
+	switch {
+	case c.Runs < 1:
+		return bad("runs", "%d: need at least 1 measured run", c.Runs)
+	case c.Runs > 100000:
+		return bad("runs", "%d: at most 100000", c.Runs)
+	case c.Warmup < 0:
+		return bad("warmup", "%d: must be 0 or more", c.Warmup)
+	case c.PromptTimeout <= 0:
+		return bad("prompt-timeout", "%s: must be positive", c.PromptTimeout)
+	case c.GPUInterval < 10*time.Millisecond:
+		return bad("gpu-interval", "%s: at least 10ms", c.GPUInterval)
+	}
+	if err := oneOf("on-error", c.OnError, OnErrors()); err != nil {
+		return err
+	}
+	if err := oneOf("metric", c.Metric, report.Headlines()); err != nil {
+		return err
+	}
+	if c.URL != "" {
+		return nil // bench --url: no container settings
+	}
+	switch {
+	case c.ColdStarts < 1 || c.ColdStarts > 1000:
+		return bad("cold-starts", "%d: between 1 and 1000", c.ColdStarts)
+	case c.Port < 0 || c.Port > 65535:
+		return bad("port", "%d: between 1 and 65535 (0: a free one)", c.Port)
+	case c.ContainerPort < 1 || c.ContainerPort > 65535:
+		return bad("container-port", "%d: between 1 and 65535", c.ContainerPort)
+	case c.MemoryBytes != 0 && c.MemoryBytes < 6<<20:
+		return bad("memory", "%d bytes: at least 6m", c.MemoryBytes)
+	case c.StartTimeout <= 0:
+		return bad("start-timeout", "%s: must be positive", c.StartTimeout)
+	case c.TeardownTimeout <= 0:
+		return bad("teardown-timeout", "%s: must be positive", c.TeardownTimeout)
+	case c.StopTimeout < 0:
+		return bad("stop-timeout", "%s: must not be negative", c.StopTimeout)
+	case c.DropCaches && c.ModelsDir == "":
+		return bad("drop-caches", "needs --models DIR: it evicts the model files of that folder")
+	}
+	if err := oneOf("pull", c.Pull, PullPolicies()); err != nil {
+		return err
+	}
+	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
+		return &ConfigError{Flag: "gpus", Msg: strings.TrimPrefix(err.Error(), "invalid --gpus value ")}
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return bad("env", "%q: want NAME=VALUE", kv)
+		}
+	}
+	return nil
+}
+
+func oneOf[T ~string](flag string, v T, allowed []T) error {
+	names := make([]string, 0, len(allowed))
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+		names = append(names, string(a))
+	}
+	return &ConfigError{Flag: flag, Msg: fmt.Sprintf("%q: must be one of %s", v, strings.Join(names, ", "))}
 }

@@ -107,8 +107,8 @@ func gpuFakeRun(t *testing.T, f *gpuFakeGPU) *run {
 	r.t0 = f.base
 	r.modelBytes = 20e9
 	at := func(ms int) time.Time { return f.base.Add(time.Duration(ms) * time.Millisecond) }
-	prompt := func(kind string, i, from, to int) *promptRun {
-		return &promptRun{Kind: kind, Index: i, Seed: uint64(42 + i), Res: &comfy.Result{PromptID: kind, Status: "success", Submit: at(from), Started: at(from + 1), End: at(to), ImageAt: at(to)}}
+	prompt := func(kind report.RunKind, i, from, to int) *promptRun {
+		return &promptRun{Kind: kind, Index: i, Seed: uint64(42 + i), Res: &comfy.Result{PromptID: string(kind), Status: "success", Submit: at(from), Started: at(from + 1), End: at(to), ImageAt: at(to)}}
 	}
 	r.colds = []*coldRun{{Start: at(0), Ready: at(1000), First: prompt("cold", 0, 1500, 2500)}}
 	r.warm = []*promptRun{prompt("warm", 0, 3000, 3500), prompt("warm", 1, 3750, 4500)}

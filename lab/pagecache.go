@@ -119,7 +119,7 @@ func residentBytes(files []string) (resident, total int64, err error) {
 // them too, with memory-mapped weights), overlaps counted once.
 func modelReadTime(cr *coldRun) (time.Duration, bool) {
 	var iv []span
-	for _, s := range cr.Spans {
+	for _, s := range cr.tl.snapshot() {
 		if strings.HasPrefix(s.Name, "load_node:") || strings.HasPrefix(s.Name, "model_load:") {
 			if !s.End.Before(s.Start) {
 				iv = append(iv, s)

@@ -161,13 +161,14 @@ func TestPreparePageCache(t *testing.T) {
 func TestModelReadTime(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	cr := &coldRun{Spans: []span{
+	cr := &coldRun{}
+	cr.tl.spans = []span{
 		{Name: "first_prompt", Start: at(0), End: at(10)},
 		{Name: "load_node:37", Start: at(1), End: at(3), Parent: "first_prompt"},
 		{Name: "load_node:38", Start: at(2.5), End: at(4), Parent: "first_prompt"}, // overlaps 37
 		{Name: "model_load:QwenImage", Start: at(5), End: at(6), Parent: "first_prompt"},
 		{Name: "sampling", Start: at(6), End: at(9), Parent: "first_prompt"},
-	}}
+	}
 	d, ok := modelReadTime(cr)
 	if !ok || d != 4*time.Second {
 		t.Errorf("modelReadTime = %s, %v; want 4s (1–4 and 5–6)", d, ok)

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // promptRun is one prompt as measured: what ComfyUI did and what the client saw.
 type promptRun struct {
-	Kind    string // "cold", "warmup", "warm"
+	Kind    report.RunKind
 	Index   int
 	Seed    uint64
 	Res     *comfy.Result
@@ -31,7 +32,7 @@ func isSampler(class string) bool {
 }
 
 // runPrompt sends one prompt with the next seed and classifies the outcome.
-func (r *run) runPrompt(ctx context.Context, c Comfy, kind string, index int) *promptRun {
+func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index int) *promptRun {
 	seed := r.cfg.Seed + r.seq
 	r.seq++
 	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
@@ -80,7 +81,7 @@ func (r *run) stopsRun(pr *promptRun) bool {
 	if errors.As(pr.Err, &rej) {
 		return true // the same graph will be rejected every time
 	}
-	return r.cfg.OnError != "continue"
+	return r.cfg.OnError != OnErrorContinue
 }
 
 func oneLine(s string) string {

@@ -38,7 +38,7 @@ func (r *run) resolveImage(ctx context.Context) (string, error) {
 	}
 	pulled := false
 	switch {
-	case r.cfg.Pull == "always" || (missing && r.cfg.Pull == "missing"):
+	case r.cfg.Pull == PullAlways || (missing && r.cfg.Pull == PullMissing):
 		if err := r.pull(ctx, ref); err != nil {
 			return "", err
 		}
@@ -64,7 +64,7 @@ func (r *run) pull(ctx context.Context, ref string) error {
 		r.emit(Event{Kind: EventPull, Stage: StagePull, Pull: PullStatus{Layers: np.Layers, LayersDone: np.LayersDone, Current: np.Current, Total: np.Total}})
 	})
 	end := time.Now()
-	r.pullSpan = &span{Name: "pull", Start: start, End: end, Source: "engine"}
+	r.pullSpan = &span{Name: report.PhasePull.Span(), Phase: report.PhasePull, Start: start, End: end, Source: report.SourceEngine}
 	if err != nil {
 		done("failed")
 		if m := err.Error(); strings.Contains(m, "no such host") || strings.Contains(m, "dial tcp") || strings.Contains(m, "i/o timeout") {

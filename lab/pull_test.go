@@ -52,7 +52,7 @@ func TestResolveImagePullPolicies(t *testing.T) {
 			e.images[ref] = local
 		}
 		cfg := Defaults()
-		cfg.Image, cfg.Pull = ref, policy
+		cfg.Image, cfg.Pull = ref, PullPolicy(policy)
 		var out bytes.Buffer
 		r := newRun(cfg, Deps{Engine: e, Progress: lineTo(&out)})
 		got, err := r.resolveImage(context.Background())

@@ -87,7 +87,7 @@ func TestPullFromLocalRegistry(t *testing.T) {
 		t.Helper()
 		cfg := engineConfig(t, "pull-"+name)
 		cfg.Runs = 1
-		cfg.Image, cfg.Pull = ref, pull
+		cfg.Image, cfg.Pull = ref, PullPolicy(pull)
 		cfg.ModelsDir, cfg.ModelsTarget, cfg.DropCaches = modelsDir(t, cfg), "/models", drop
 		cfg.ComfyArgs = []string{"--listen", "0.0.0.0", "--port", "8188", "--models", "/models", "--profile", "instant"}
 		rep, err := UpAndBench(ctx, cfg, Deps{Engine: eng, Dial: realDial(cfg), GPUReason: "no NVML in tests"})

@@ -88,18 +88,10 @@ func inPhase(phase string, err error) error {
 	return &PhaseError{Phase: phase, Err: err}
 }
 
-// span is one interval on the run's monotonic timeline.
-type span struct {
-	Name       string
-	Start, End time.Time
-	Source     string // engine | logs | api
-	Parent     string
-}
-
 // coldRun is one cold start: a fresh container from create to its first image.
 type coldRun struct {
 	Index    int
-	Spans    []span
+	tl       timeline // the phases and their inner spans
 	First    *promptRun
 	Tracker  *comfylog.Tracker
 	logs     *logSink
@@ -112,13 +104,6 @@ type coldRun struct {
 	stopping atomic.Bool     // set before a deliberate stop: an exit is then no failure
 	logsDone chan struct{}   // closed when the log stream has ended
 	prompts  []*promptRun    // every prompt sent to this container, in order
-}
-
-func (c *coldRun) add(name, source string, start, end time.Time) {
-	if start.IsZero() || end.IsZero() || end.Before(start) {
-		return
-	}
-	c.Spans = append(c.Spans, span{Name: name, Start: start, End: end, Source: source})
 }
 
 // drainLogs waits (at most d) for the container's log stream to end, which it does once the
@@ -230,10 +215,10 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 		return inPhase("preflight", err)
 	}
 	gpuReq = preferCDI(gpuReq, info.CDIDevices)
-	if gpuReq.Kind == "cdi" && r.cfg.GPUs != gpuReq.String() {
+	if gpuReq.Kind == docker.GPUCDI && r.cfg.GPUs != gpuReq.String() {
 		r.progressf("the daemon advertises CDI devices: requesting %s", gpuReq)
 	}
-	if gpuReq.Kind != "none" && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
+	if gpuReq.Kind != docker.GPUNone && len(info.Runtimes) > 0 && info.NVIDIAHint != "" && !strings.Contains(strings.ToLower(info.NVIDIAHint), "registered") && len(info.CDIDevices) == 0 {
 		r.progressf("note: %s; the start will tell for sure", info.NVIDIAHint)
 	}
 	r.inventoryGPUs(gpuReq)
@@ -288,11 +273,11 @@ func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
 		has[d] = true
 	}
 	switch req.Kind {
-	case "all":
+	case docker.GPUAll:
 		if has["nvidia.com/gpu=all"] {
-			return docker.GPURequest{Kind: "cdi", DeviceIDs: []string{"nvidia.com/gpu=all"}}
+			return docker.GPURequest{Kind: docker.GPUCDI, DeviceIDs: []string{"nvidia.com/gpu=all"}}
 		}
-	case "devices":
+	case docker.GPUDevices:
 		var ids []string
 		for _, id := range req.DeviceIDs {
 			if !has["nvidia.com/gpu="+id] {
@@ -300,7 +285,7 @@ func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
 			}
 			ids = append(ids, "nvidia.com/gpu="+id)
 		}
-		return docker.GPURequest{Kind: "cdi", DeviceIDs: ids}
+		return docker.GPURequest{Kind: docker.GPUCDI, DeviceIDs: ids}
 	}
 	return req
 }
@@ -341,14 +326,14 @@ func (r *run) inventoryGPUs(req docker.GPURequest) {
 	}
 	r.gpus = devs
 	switch req.Kind {
-	case "none":
+	case docker.GPUNone:
 		r.gpuReason = "no GPU requested for the container (--gpus none)"
 		return
-	case "count":
+	case docker.GPUCount:
 		for i := 0; i < req.Count && i < len(devs); i++ {
 			r.gpuIdx = append(r.gpuIdx, devs[i].Index)
 		}
-	case "devices", "cdi":
+	case docker.GPUDevices, docker.GPUCDI:
 		for _, id := range req.DeviceIDs {
 			for _, d := range devs {
 				if strconv.Itoa(d.Index) == id || d.UUID == id || strings.HasSuffix(id, "="+strconv.Itoa(d.Index)) || strings.HasSuffix(id, "="+d.UUID) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	}
 	for i := 0; i < r.cfg.Warmup; i++ {
 		r.emit(Event{Kind: EventPrompt, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup})
-		pr := r.runPrompt(ctx, c, "warmup", i)
+		pr := r.runPrompt(ctx, c, report.RunWarmup, i)
 		r.warmups = append(r.warmups, pr)
 		r.emit(Event{Kind: EventPromptDone, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup, Text: describe(pr)})
 		if pr.Err != nil && r.stopsRun(pr) {
@@ -42,7 +41,7 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	failed := 0
 	for i := 0; i < r.cfg.Runs; i++ {
 		r.emit(Event{Kind: EventPrompt, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs})
-		pr := r.runPrompt(ctx, c, "warm", i)
+		pr := r.runPrompt(ctx, c, report.RunWarm, i)
 		r.warm = append(r.warm, pr)
 		r.emit(Event{Kind: EventPromptDone, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs, Text: describe(pr)})
 		if pr.Err != nil {
@@ -273,13 +272,12 @@ func (r *run) checkSlow() error {
 		}
 		for _, g := range cr.Tracker.Gaps(r.cfg.SlowGap) {
 			s := cr.logs.onClock(g.Start)
-			r.slow = append(r.slow, report.SlowStep{Phase: cr.phaseAt(s), Kind: "gap", DurationS: g.End.Sub(g.Start).Seconds(), Before: g.Before, After: g.After})
+			r.slow = append(r.slow, report.SlowStep{Phase: cr.phaseAt(s), Kind: report.SlowGap, DurationS: g.End.Sub(g.Start).Seconds(), Before: g.Before, After: g.After})
 		}
 	}
 	if len(r.cfg.Budgets) > 0 && len(r.colds) > 0 {
-		phases := r.budgetPhases()
-		for _, v := range comfylog.CheckBudgets(r.cfg.Budgets, phases) {
-			r.slow = append(r.slow, report.SlowStep{Phase: v.Budget.Phase, Kind: "budget", DurationS: v.Took.Seconds(), BudgetS: v.Budget.Limit.Seconds()})
+		for _, v := range CheckBudgets(r.cfg.Budgets, r.budgetDurations()) {
+			r.slow = append(r.slow, report.SlowStep{Phase: string(v.Budget.Phase), Kind: report.SlowBudget, DurationS: v.Took.Seconds(), BudgetS: v.Budget.Limit.Seconds()})
 		}
 	}
 	sort.SliceStable(r.slow, func(i, j int) bool { return r.slow[i].Kind < r.slow[j].Kind })
@@ -289,47 +287,16 @@ func (r *run) checkSlow() error {
 	return nil
 }
 
-// budgetPhases are the durations --budget can name, from the slowest cold start.
-func (r *run) budgetPhases() map[string]time.Duration {
-	out := map[string]time.Duration{}
-	put := func(k string, d time.Duration) {
-		if d > out[k] {
-			out[k] = d
-		}
-	}
-	for _, cr := range r.colds {
-		for _, s := range cr.Spans {
-			d := s.End.Sub(s.Start)
-			switch {
-			case s.Parent == "":
-				put(s.Name, d)
-			case strings.HasPrefix(s.Name, "model_load:"):
-				put("model_load", d)
-			case s.Name == "first_image":
-				put("first_image", d)
-			}
-		}
-		if !cr.Ready.IsZero() {
-			put("ready", cr.Ready.Sub(cr.Start))
-		}
-	}
-	for _, pr := range r.warm {
-		if pr.Err == nil {
-			put("warm_e2e", pr.Res.E2E())
-		}
-	}
-	return out
-}
-
-// phaseAt names the top-level phase that contains t.
+// phaseAt names the top-level phase that contains t, as slow steps name it.
 func (cr *coldRun) phaseAt(t time.Time) string {
 	if t.IsZero() {
 		return "unknown"
 	}
-	for _, s := range cr.Spans {
-		if s.Parent == "" && !t.Before(s.Start) && t.Before(s.End) {
-			return strings.TrimSuffix(phaseKey(s.Name), "_s") // the report's phase names
-		}
+	if p, ok := cr.tl.phaseAt(t); ok {
+		return p.Name()
+	}
+	if end := cr.tl.end(); !end.IsZero() && t.Before(end) {
+		return "between phases"
 	}
 	return "warm runs"
 }

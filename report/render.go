@@ -119,7 +119,7 @@ func target(t Target) string {
 	var parts []string
 	switch {
 	case t.Kind != "":
-		parts = append(parts, oneLine(t.Kind, 20))
+		parts = append(parts, oneLine(string(t.Kind), 20))
 	default:
 		parts = append(parts, "—")
 	}
@@ -241,7 +241,7 @@ func (s summary) timeline(c *ColdStart) {
 		if e.Parent != "" {
 			name = "  " + name // lies inside its parent
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(e.Source, 10),
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(string(e.Source), 10),
 			HumanSeconds(e.StartS), HumanSeconds(e.EndS), bar(e.StartS, e.EndS, end))
 	}
 	tw.Flush()
@@ -338,7 +338,7 @@ func (s summary) warm() {
 	}
 	// The metric chosen with --metric leads; the others follow.
 	metrics := []struct{ key, label string }{{MetricE2E, "e2e"}, {MetricServer, "server"}, {MetricImage, "image"}, {MetricLag, "lag"}, {MetricQueue, "queue"}}
-	if w.Metric == "server" {
+	if w.Metric == HeadlineServer {
 		metrics[0], metrics[1] = metrics[1], metrics[0]
 	}
 	for i, m := range metrics {
@@ -494,7 +494,7 @@ func (s summary) slow() {
 		if st.Kind == SlowBudget {
 			budget = HumanSeconds(st.BudgetS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(st.Kind, 10),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(string(st.Kind), 10),
 			HumanSeconds(st.DurationS), budget, ctx)
 	}
 	tw.Flush()

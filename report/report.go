@@ -62,15 +62,9 @@ type Scenario struct {
 	Params map[string]any `json:"params"`
 }
 
-// Target kinds.
-const (
-	TargetDocker = "docker"
-	TargetURL    = "url"
-)
-
 // Target is the ComfyUI that was benchmarked.
 type Target struct {
-	Kind           string     `json:"kind"`  // "docker" or "url"
+	Kind           TargetKind `json:"kind"`  // "docker" or "url"
 	Image          *ImageInfo `json:"image"` // nil for a url target
 	URL            string     `json:"url"`
 	ComfyUIVersion string     `json:"comfyui_version,omitempty"`
@@ -154,16 +148,9 @@ type Phase struct {
 // keys it does not know are ignored, and a phase without a key stays nil.
 func PhasesFromMap(m map[string]float64) Phases {
 	var p Phases
-	for _, f := range []struct {
-		name string
-		dst  **float64
-	}{
-		{"pull_s", &p.PullS}, {"create_s", &p.CreateS}, {"start_s", &p.StartS},
-		{"first_log_s", &p.FirstLogS}, {"listening_s", &p.ListeningS}, {"ready_s", &p.ReadyS},
-		{"preflight_s", &p.PreflightS}, {"first_prompt_s", &p.FirstPromptS}, {"model_load_s", &p.ModelLoadS},
-	} {
-		if v, ok := m[f.name]; ok {
-			*f.dst = Seconds(v)
+	for _, id := range AllPhases() {
+		if v, ok := m[id.Key()]; ok {
+			p.Add(id, v)
 		}
 	}
 	return p
@@ -171,26 +158,13 @@ func PhasesFromMap(m map[string]float64) Phases {
 
 // List returns the phases in the order they happen.
 func (p Phases) List() []Phase {
-	return []Phase{
-		{"pull_s", "pull", p.PullS, true},
-		{"create_s", "create", p.CreateS, true},
-		{"start_s", "start", p.StartS, true},
-		{"first_log_s", "first log", p.FirstLogS, true},
-		{"listening_s", "listening", p.ListeningS, true},
-		{"ready_s", "ready", p.ReadyS, true},
-		{"preflight_s", "preflight", p.PreflightS, true},
-		{"first_prompt_s", "first prompt", p.FirstPromptS, true},
-		{"model_load_s", "model load", p.ModelLoadS, false},
+	ids := AllPhases()
+	out := make([]Phase, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, Phase{Name: id.Key(), Label: id.Label(), Seconds: p.Get(id), Additive: id.Additive()})
 	}
+	return out
 }
-
-// Timeline sources.
-const (
-	SourceEngine = "engine"
-	SourceLogs   = "logs"
-	SourceAPI    = "api"
-	SourceClient = "client" // derived by qwenlab, such as an unexplained gap between phases
-)
 
 // ColdStart is the cold start: the first container of the run from pull to the first prompt's
 // end, plus any further cold starts (--cold-starts N) in fresh containers.
@@ -218,7 +192,7 @@ type TimelineEntry struct {
 	Name   string  `json:"name"`
 	StartS float64 `json:"start_s"`
 	EndS   float64 `json:"end_s"`
-	Source string  `json:"source"` // "engine", "logs", "api" or "client"
+	Source Source  `json:"source"` // "engine", "logs", "api" or "client"
 	// Parent names the entry this one lies inside ("first_prompt" for a model load); empty
 	// for a top-level phase.
 	Parent string `json:"parent,omitempty"`
@@ -264,15 +238,15 @@ type Warm struct {
 	// LagFlagged counts the valid runs whose delivery lag was flagged.
 	LagFlagged int `json:"lag_flagged,omitempty"`
 	// Metric is the metric a comparison gates on ("e2e" or "server").
-	Metric string `json:"metric,omitempty"`
+	Metric Headline `json:"metric,omitempty"`
 }
 
 // Run is one prompt: submitted, executed, observed to its end.
 type Run struct {
-	Kind     string `json:"kind,omitempty"` // "cold", "warmup" or "warm"
-	Index    int    `json:"index"`
-	Seed     string `json:"seed"` // decimal; ComfyUI seeds go up to 2^64-1
-	PromptID string `json:"prompt_id"`
+	Kind     RunKind `json:"kind,omitempty"` // "cold", "warmup" or "warm"
+	Index    int     `json:"index"`
+	Seed     string  `json:"seed"` // decimal; ComfyUI seeds go up to 2^64-1
+	PromptID string  `json:"prompt_id"`
 	// LatencyS is end to end: submit to the final executing null (equal to E2ES).
 	LatencyS float64 `json:"latency_s"`
 	E2ES     float64 `json:"e2e_s"`
@@ -381,20 +355,14 @@ type Logs struct {
 	ImportFailures []string `json:"import_failures,omitempty"`
 }
 
-// Slow-step kinds.
-const (
-	SlowGap    = "gap"    // a silence between two log lines
-	SlowBudget = "budget" // a phase over its budget
-)
-
 // SlowStep is a phase that took longer than its budget, or a long silence in the logs.
 type SlowStep struct {
-	Phase     string  `json:"phase"`
-	Kind      string  `json:"kind"` // "gap" or "budget"
-	DurationS float64 `json:"duration_s"`
-	BudgetS   float64 `json:"budget_s"`
-	Before    string  `json:"before,omitempty"` // the log line before the gap
-	After     string  `json:"after,omitempty"`  // the log line after it
+	Phase     string   `json:"phase"`
+	Kind      SlowKind `json:"kind"` // "gap" or "budget"
+	DurationS float64  `json:"duration_s"`
+	BudgetS   float64  `json:"budget_s"`
+	Before    string   `json:"before,omitempty"` // the log line before the gap
+	After     string   `json:"after,omitempty"`  // the log line after it
 }
 
 // Teardown is how the run cleaned up.

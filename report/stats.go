@@ -139,8 +139,14 @@ type Comparison struct {
 // Compare tests whether head differs from base at alpha 0.05 (benchstat's default). Neither
 // slice is modified; non-finite values are left out.
 func Compare(base, head []float64) Comparison {
+	return CompareAlpha(base, head, benchmath.DefaultThresholds.CompareAlpha)
+}
+
+// CompareAlpha is [Compare] at the given alpha (0 < alpha < 1).
+func CompareAlpha(base, head []float64, alpha float64) Comparison {
 	o, n := finite(base), finite(head)
 	t := benchmath.DefaultThresholds
+	t.CompareAlpha = alpha
 	so, sn := benchmath.NewSample(o, &t), benchmath.NewSample(n, &t)
 	c := Comparison{N1: len(o), N2: len(n), Alpha: t.CompareAlpha, P: 1, Delta: "~"}
 	if len(o) == 0 || len(n) == 0 {

@@ -1,4 +1,4 @@
-package comfylog
+package lab
 
 import (
 	"strings"
@@ -23,8 +23,8 @@ func TestParseBudget(t *testing.T) {
 	ok("ready=2m", Budget{Phase: "ready", Limit: 2 * time.Minute, Source: "ready=2m"})
 	ok("first_prompt=1m30s", Budget{Phase: "first_prompt", Limit: 90 * time.Second, Source: "first_prompt=1m30s"})
 	ok("Warm-E2E = 2.5", Budget{Phase: "warm_e2e", Limit: 2500 * time.Millisecond, Source: "Warm-E2E = 2.5"})
-	for _, p := range Phases {
-		ok(p+"=1s", Budget{Phase: p, Limit: time.Second, Source: p + "=1s"})
+	for _, p := range BudgetNames() {
+		ok(p+"=1s", Budget{Phase: BudgetName(p), Limit: time.Second, Source: p + "=1s"})
 	}
 
 	bad := func(s string, wantIn ...string) {
@@ -39,8 +39,8 @@ func TestParseBudget(t *testing.T) {
 			}
 		}
 	}
-	bad("model_load", "PHASE=DURATION", "model_load, first_prompt")
-	bad("load=30s", `unknown phase "load"`, "pull, create, start, first_log, ready, model_load, first_prompt, first_image, warm_e2e")
+	bad("model_load", "PHASE=DURATION", "model_load, preflight, first_prompt")
+	bad("load=30s", `unknown phase "load"`, "pull, create, start, first_log, ready, model_load, preflight, first_prompt, first_image, warm_e2e")
 	bad("ready=soon", `invalid duration "soon"`)
 	bad("ready=", "invalid duration")
 	bad("ready=0s", "above zero")
@@ -58,7 +58,7 @@ func TestCheckBudgets(t *testing.T) {
 		return b
 	}
 	budgets := []Budget{mk("ready=10s"), mk("model_load=30s"), mk("pull=1m"), mk("first_image=5s"), mk("model_load=40s")}
-	phases := map[string]time.Duration{
+	phases := map[BudgetName]time.Duration{
 		"ready":       10 * time.Second, // exactly at the limit: fine
 		"model_load":  41200 * time.Millisecond,
 		"first_image": 4 * time.Second,
