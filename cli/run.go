@@ -265,24 +265,25 @@ func attachGPU(deps *lab.Deps) func() {
 // returns the run's error.
 func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	var werr error
+	written := ""
 	if f.out != "" && rep != nil {
-		if werr = report.Write(f.out, rep); werr != nil {
-			var we *report.WriteError
-			if errors.As(werr, &we) && len(we.Data) > 0 {
-				fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
-			}
-		} else {
+		if werr = report.Write(f.out, rep); werr == nil {
+			written = f.out
 			e.note("qwenlab: report written to " + f.out)
 		}
 	}
 	e.stopDisplay() // the live area goes before the result comes
+	var we *report.WriteError
+	if errors.As(werr, &we) && len(we.Data) > 0 {
+		fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
+	}
 	if rep != nil {
 		if f.json {
 			if b, err := report.Marshal(rep); err == nil {
 				e.stdout.Write(b)
 			}
 		} else {
-			report.RenderSummary(e.stdout, rep)
+			report.RenderSummaryWith(e.stdout, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {

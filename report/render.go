@@ -9,18 +9,40 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
-// RenderSummary writes a short human summary of r for stdout: the target, the cold start per
-// phase with its timeline, warm statistics (median, p90, p95, stddev, confidence interval and
-// n) for end-to-end and server time, steps per second, the GPU, slow steps, warnings and the
-// error. Columns are aligned and durations humanised; the output depends only on r.
+// SummaryWidth is the width the summary fits in.
+const SummaryWidth = 80
+
+// SummaryOptions adjust RenderSummaryWith.
+type SummaryOptions struct {
+	// Verbose lists every warm run even beyond MaxRunTable runs.
+	Verbose bool
+	// ReportPath, when set, ends the summary with where the report was written.
+	ReportPath string
+}
+
+// MaxRunTable is the most warm runs the summary lists one by one without Verbose.
+const MaxRunTable = 20
+
+// RenderSummary writes a short human summary of r for stdout: see RenderSummaryWith.
 func RenderSummary(w io.Writer, r *Report) error {
+	return RenderSummaryWith(w, r, SummaryOptions{})
+}
+
+// RenderSummaryWith writes a human summary of r that fits in 80 columns and reads in a few
+// seconds: the target, the cold start per phase with the slowest marked and its timeline,
+// warm statistics (median, p90, confidence interval and n; invalid, cached and lagged runs)
+// for end-to-end and server time, steps per second, GPU peaks, slow steps, warnings, the
+// error and where the report went. Columns are aligned and durations humanised; the output
+// depends only on r and o.
+func RenderSummaryWith(w io.Writer, r *Report, o SummaryOptions) error {
 	var b bytes.Buffer
 	if r == nil {
 		b.WriteString("no report\n")
 	} else {
-		s := summary{b: &b, r: r}
+		s := summary{b: &b, r: r, o: o}
 		s.header()
 		s.cold()
 		s.warm()
@@ -28,21 +50,60 @@ func RenderSummary(w io.Writer, r *Report) error {
 		s.slow()
 		s.warnings()
 		s.errorLine()
+		if o.ReportPath != "" {
+			s.printf("\nReport: %s\n", o.ReportPath)
+		}
 	}
-	// Empty trailing cells leave padding behind; drop it.
-	lines := strings.Split(b.String(), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, " ")
+	// Empty trailing cells leave padding behind; drop it. Lines wider than the summary are
+	// wrapped at a space, continued under their own indent.
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		out = append(out, wrapLine(strings.TrimRight(l, " "), SummaryWidth)...)
 	}
-	if _, err := io.WriteString(w, strings.Join(lines, "\n")); err != nil {
+	if _, err := io.WriteString(w, strings.Join(out, "\n")); err != nil {
 		return fmt.Errorf("render summary: %w", err)
 	}
 	return nil
 }
 
+// wrapLine breaks l into lines of at most width runes, at spaces where it can. A line that
+// is a label and a value ("target    docker …") continues under the value; others are
+// indented two more than l.
+func wrapLine(l string, width int) []string {
+	if utf8.RuneCountInString(l) <= width {
+		return []string{l}
+	}
+	lead := len(l) - len(strings.TrimLeft(l, " "))
+	indent := strings.Repeat(" ", lead+2)
+	if gap := strings.Index(l[lead:], "  "); gap > 0 {
+		value := lead + gap + len(l[lead+gap:]) - len(strings.TrimLeft(l[lead+gap:], " "))
+		if value <= 16 && !strings.Contains(l[:value], "\u2192") {
+			indent = strings.Repeat(" ", value)
+		}
+	}
+	var out []string
+	rs := []rune(l)
+	for len(rs) > width {
+		cut := -1
+		for i := width; i > len(indent); i-- {
+			if rs[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			cut = width
+		}
+		out = append(out, strings.TrimRight(string(rs[:cut]), " "))
+		rs = append([]rune(indent), []rune(strings.TrimLeft(string(rs[cut:]), " "))...)
+	}
+	return append(out, string(rs))
+}
+
 type summary struct {
 	b *bytes.Buffer
 	r *Report
+	o SummaryOptions
 }
 
 func (s summary) printf(format string, a ...any) { fmt.Fprintf(s.b, format, a...) }
@@ -79,7 +140,13 @@ func (s summary) header() {
 		sc += "  " + p
 	}
 	fmt.Fprintf(tw, "scenario\t%s\n", sc)
-	fmt.Fprintf(tw, "target\t%s\n", target(r.Target))
+	for i, t := range target(r.Target) {
+		label := "target"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, t)
+	}
 	if h := host(r.Host); h != "" {
 		fmt.Fprintf(tw, "host\t%s\n", h)
 	}
@@ -115,7 +182,9 @@ func params(p map[string]any) string {
 	return oneLine(strings.Join(parts, " "), 100)
 }
 
-func target(t Target) string {
+// target describes what was benchmarked: the kind and image on the first line, the
+// server's URL and version on the next.
+func target(t Target) []string {
 	var parts []string
 	switch {
 	case t.Kind != "":
@@ -145,13 +214,18 @@ func target(t Target) string {
 		}
 		parts = append(parts, img)
 	}
-	if t.URL != "" {
-		parts = append(parts, oneLine(t.URL, 80))
-	}
+	var second []string
 	if t.ComfyUIVersion != "" {
-		parts = append(parts, "ComfyUI "+oneLine(t.ComfyUIVersion, 30))
+		second = append(second, "ComfyUI "+oneLine(t.ComfyUIVersion, 30))
 	}
-	return strings.Join(parts, "  ")
+	if t.URL != "" {
+		second = append(second, oneLine(t.URL, 60))
+	}
+	lines := []string{strings.Join(parts, "  ")}
+	if len(second) > 0 {
+		lines = append(lines, strings.Join(second, "  "))
+	}
+	return lines
 }
 
 func host(h Host) string {
@@ -200,6 +274,13 @@ func (s summary) cold() {
 		}
 		return
 	}
+	// The slowest phase that adds up to the total is what to look at first.
+	slowest, most := "", 0.0
+	for _, p := range c.Phases.List() {
+		if p.Seconds != nil && p.Additive && *p.Seconds > most {
+			slowest, most = p.Name, *p.Seconds
+		}
+	}
 	s.printf("\nCold start  total %s\n", HumanSeconds(c.TotalS))
 	tw := s.table()
 	fmt.Fprintf(tw, "  phase\tduration\t\n")
@@ -213,6 +294,8 @@ func (s summary) cold() {
 			note = oneLine(reason, 80)
 		} else if !p.Additive {
 			note = "(within first prompt)"
+		} else if p.Name == slowest && most > 0 {
+			note = "◀ slowest"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Label, humanPtr(p.Seconds), note)
 	}
@@ -227,7 +310,7 @@ func (s summary) cold() {
 }
 
 // timelineWidth is the width of a timeline bar, in characters.
-const timelineWidth = 30
+const timelineWidth = 20
 
 func (s summary) timeline(c *ColdStart) {
 	end := c.TotalS
@@ -237,9 +320,9 @@ func (s summary) timeline(c *ColdStart) {
 	s.printf("  timeline\n")
 	tw := s.table()
 	for _, e := range c.Timeline {
-		name := oneLine(e.Name, 40)
+		name := oneLine(e.Name, 20)
 		if e.Parent != "" {
-			name = "  " + name // lies inside its parent
+			name = "  " + oneLine(e.Name, 18) // lies inside its parent
 		}
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(string(e.Source), 10),
 			HumanSeconds(e.StartS), HumanSeconds(e.EndS), bar(e.StartS, e.EndS, end))
@@ -304,28 +387,35 @@ func (s summary) warm() {
 		return
 	}
 	valid := len(w.Runs) - w.Invalid
-	s.printf("\nWarm runs  %d valid", valid)
-	if w.Invalid > 0 {
-		s.printf(", %d invalid", w.Invalid)
+	cached := 0
+	for _, r := range w.Runs {
+		if !r.Valid && strings.Contains(r.Invalid, "cache") {
+			cached++
+		}
 	}
+	s.printf("\nWarm runs  %d valid", valid)
+	if len(w.Runs) != valid {
+		s.printf(" of %d", len(w.Runs))
+	}
+	s.printf(" (%d invalid, %d cached, %d lagged)", w.Invalid, cached, w.LagFlagged)
 	if len(w.Warmups) > 0 {
-		s.printf(" (after %d warmup)", len(w.Warmups))
+		s.printf(", after %d warmup", len(w.Warmups))
 	}
 	s.printf("\n")
 
 	tw := s.table()
-	fmt.Fprintf(tw, "  metric\tmedian\tp90\tp95\tstddev\t95%% CI of median\tn\n")
+	fmt.Fprintf(tw, "  metric\tmedian\tp90\t95%% CI of median\tn\n")
 	var ciWarnings []string
 	row := func(label string, st Stat, f func(float64) string) {
 		if st.N == 0 {
-			fmt.Fprintf(tw, "  %s\t—\t\t\t\t\t0\n", label)
+			fmt.Fprintf(tw, "  %s\t—\t\t\t0\n", label)
 			return
 		}
 		ci := "—"
 		if st.CI95LowS != nil && st.CI95HighS != nil {
 			ci = f(*st.CI95LowS) + " … " + f(*st.CI95HighS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, f(st.MedianS), f(st.P90S), f(st.P95S), f(st.StddevS), ci, st.N)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", label, f(st.MedianS), f(st.P90S), ci, st.N)
 		for _, wn := range st.Warnings {
 			if !slices.Contains(ciWarnings, wn) {
 				ciWarnings = append(ciWarnings, wn)
@@ -356,7 +446,7 @@ func (s summary) warm() {
 		row(label, st, HumanSeconds)
 	}
 	if w.StepsPerSecond != nil {
-		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f it/s", v) })
+		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f", v) })
 	}
 	tw.Flush()
 	if w.Metric != "" {
@@ -376,20 +466,24 @@ func (s summary) warm() {
 			if why == "" {
 				why = "no reason given"
 			}
-			s.printf("  run %d invalid: %s\n", r.Index, oneLine(why, 120))
+			s.printf("  run %d invalid: %s\n", r.Index+1, oneLine(why, 120))
 		case r.LagFlagged:
-			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
+			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index+1, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
 		}
 		if r.Recovered {
-			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index)
+			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
 		}
 	}
 }
 
-// runTable lists each measured run (up to 30) with its clocks, and the means: what a
-// person comparing two servers reads first.
+// runTable lists each measured run (up to MaxRunTable, all with Verbose) with its clocks,
+// and the means: what a person comparing two servers reads first.
 func (s summary) runTable(w *Warm) {
-	if len(w.Runs) == 0 || len(w.Runs) > 30 {
+	if len(w.Runs) == 0 {
+		return
+	}
+	if len(w.Runs) > MaxRunTable && !s.o.Verbose {
+		s.printf("  (%d runs: --verbose lists each, the report has them all)\n", len(w.Runs))
 		return
 	}
 	tw := s.table()
@@ -438,13 +532,12 @@ func (s summary) gpu() {
 			parts = append(parts, "VRAM peak —")
 		}
 		if g.UtilMeanPct != nil {
-			parts = append(parts, fmt.Sprintf("util mean %.0f %%", *g.UtilMeanPct))
+			parts = append(parts, fmt.Sprintf("mean util %.0f %%", *g.UtilMeanPct))
 		}
 		if g.PowerMeanW != nil {
-			parts = append(parts, fmt.Sprintf("power mean %.0f W", *g.PowerMeanW))
+			parts = append(parts, fmt.Sprintf("power %.0f W", *g.PowerMeanW))
 		}
-		parts = append(parts, fmt.Sprintf("%d samples", g.Samples))
-		s.printf("GPU: %s\n", strings.Join(parts, "  "))
+		s.printf("GPU: %s; %d samples\n", strings.Join(parts, ", "), g.Samples)
 		if g.Reason != "" {
 			s.printf("  note: %s\n", oneLine(g.Reason, 120))
 		}
@@ -478,7 +571,7 @@ func (s summary) slow() {
 	}
 	s.printf("\nSlow steps\n")
 	tw := s.table()
-	fmt.Fprintf(tw, "  phase\tkind\ttook\tbudget\tlog\n")
+	fmt.Fprintf(tw, "  phase\tkind\ttook\tbudget\n")
 	for _, st := range steps {
 		var ctx string
 		before, after := fmt.Sprintf("%q", oneLine(st.Before, 60)), fmt.Sprintf("%q", oneLine(st.After, 60))
@@ -494,8 +587,12 @@ func (s summary) slow() {
 		if st.Kind == SlowBudget {
 			budget = HumanSeconds(st.BudgetS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(string(st.Kind), 10),
-			HumanSeconds(st.DurationS), budget, ctx)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(string(st.Kind), 10),
+			HumanSeconds(st.DurationS), budget)
+		if ctx != "" {
+			tw.Flush() // the log context goes on a line of its own, under its row
+			fmt.Fprintf(s.b, "    %s\n", ctx)
+		}
 	}
 	tw.Flush()
 }
