@@ -151,7 +151,13 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
 		fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
 	})
+	var cf composeFlags
+	group(fs, groupTarget, func() { cf.register(fs) })
+	files(fs, "compose")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
 	if c.GPUs == "" {

@@ -66,10 +66,11 @@ const simRepo = "qwenlab-sim-clitest"
 func TestScripts(t *testing.T) {
 	dockerUp := dockerReachable(t)
 	t.Setenv("QWENLAB_SIM_REPO", simRepo)
+	simRef := ""
 	if dockerUp {
 		// Build the simulator image once, before the scripts run in parallel: every script's
 		// qwenlab is a byte-identical copy of this binary, so they all find it by its hash.
-		prebuildSimImage(t)
+		simRef = prebuildSimImage(t)
 	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -84,6 +85,7 @@ func TestScripts(t *testing.T) {
 					e.Setenv(k, v)
 				}
 			}
+			e.Setenv("SIMIMAGE", simRef) // the simulator image, for scripts that name it (--compose)
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
@@ -126,7 +128,7 @@ func dockerReachable(t *testing.T) bool {
 	return true
 }
 
-func prebuildSimImage(t *testing.T) {
+func prebuildSimImage(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dc, err := docker.New(ctx)
@@ -151,6 +153,7 @@ func prebuildSimImage(t *testing.T) {
 		defer dc.Close()
 		dc.RemoveImage(context.Background(), ref)
 	})
+	return ref
 }
 
 // engine opens a moby client for the helper commands; they check Docker independently of

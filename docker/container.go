@@ -42,6 +42,28 @@ type Spec struct {
 	GPUs          GPURequest
 	Init          bool  // run the engine's init process as PID 1 (fast, clean stop)
 	MemoryBytes   int64 // memory limit (RAM, no extra swap); 0: none
+
+	Entrypoint  []string // overrides the image's ENTRYPOINT when non-nil
+	ShmSize     int64    // /dev/shm size in bytes; 0: the engine's default
+	Ulimits     []Ulimit
+	Healthcheck *Healthcheck // nil: the image's
+	// Network, when set, attaches the container to that network (made by [Client.CreateNetwork])
+	// under Aliases instead of the default bridge.
+	Network string
+	Aliases []string
+}
+
+// Ulimit is one resource limit of a container.
+type Ulimit struct {
+	Name       string // nofile, memlock, stack, …
+	Soft, Hard int64
+}
+
+// Healthcheck is a container's health check, as the engine runs it.
+type Healthcheck struct {
+	Test                                          []string // ["CMD", …], ["CMD-SHELL", "…"] or ["NONE"]
+	Interval, Timeout, StartPeriod, StartInterval time.Duration
+	Retries                                       int
 }
 
 // driverCapsEnv tells the NVIDIA container runtime which driver libraries
@@ -127,8 +149,18 @@ func createOptions(s Spec) (client.ContainerCreateOptions, error) {
 	}) {
 		cfg.Env = append(cfg.Env, driverCapsEnv+"=compute,utility")
 	}
+	if err := applyExtras(s, cfg, hc); err != nil {
+		return zero, err
+	}
+	opts := client.ContainerCreateOptions{Name: s.Name, Config: cfg, HostConfig: hc}
+	if s.Network != "" {
+		hc.NetworkMode = container.NetworkMode(s.Network)
+		opts.NetworkingConfig = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			s.Network: {Aliases: slices.Clone(s.Aliases)},
+		}}
+	}
 	// Note: Privileged, NetworkMode "host" and CapAdd are never set.
-	return client.ContainerCreateOptions{Name: s.Name, Config: cfg, HostConfig: hc}, nil
+	return opts, nil
 }
 
 // Create creates (but does not start) a container and returns its id.

@@ -112,6 +112,7 @@ func (r *run) target() report.Target {
 	if r.plan != nil && r.plan.seed.Node != "" {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
 	}
+	t.Compose = r.composeReport()
 	return t
 }
 

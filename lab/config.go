@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qwenlab/qwenlab/compose"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
@@ -88,6 +89,12 @@ type Config struct {
 	Metric  report.Headline
 
 	SaveLogs string // path for all log lines, "" = don't
+
+	// Compose is the Compose service the container comes from (--compose), with the fields
+	// that have flags (image, env, ports, GPUs, memory, init, the models mount) already merged
+	// into this Config by package cli; the rest (command, entrypoint, shm size, ulimits, health
+	// check, labels, other bind mounts) is applied to the container here.
+	Compose *compose.Service
 }
 
 // Defaults returns a Config with every default filled in.

@@ -148,7 +148,8 @@ type run struct {
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
-	secrets  []string // --env values to redact everywhere
+	secrets  []string     // --env values to redact everywhere
+	effSpec  *docker.Spec // the container as created (--compose reports it)
 
 	mu         sync.Mutex
 	gpuSamples []gpu.Sample
@@ -235,6 +236,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	r.closers = append(r.closers, cleanupModels) // after teardown: the container mounts them
 
 	spec := r.spec(ref, mounts, gpuReq)
+	r.effSpec = &spec
 	stopGPU := r.startGPUSampler(ctx)
 	defer stopGPU()
 
@@ -422,7 +424,7 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 	if r.cfg.PublishAll {
 		hostIP = "0.0.0.0"
 	}
-	return docker.Spec{
+	s := docker.Spec{
 		Name:          "qwenlab-" + r.cfg.RunID,
 		Image:         ref,
 		Cmd:           cmd,
@@ -436,6 +438,8 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 		Init:          r.cfg.Init,
 		MemoryBytes:   r.cfg.MemoryBytes,
 	}
+	r.applyCompose(&s)
+	return s
 }
 
 // humanBytes shows a byte count in progress lines (negative counts as 0).

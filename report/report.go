@@ -71,6 +71,8 @@ type Target struct {
 	// Config holds the flags that matter for comparing runs (gpus, init, comfy args, env with
 	// redaction applied, seed, runs, warmup), as the user gave them.
 	Config map[string]string `json:"config,omitempty"`
+	// Compose is set when the container came from a Compose file (--compose).
+	Compose *Compose `json:"compose,omitempty"`
 }
 
 // ImageInfo is the container image a docker target ran.
