@@ -136,7 +136,7 @@ func flagLine(f *pflag.Flag) (left, usage string) {
 func valueName(f *pflag.Flag) string {
 	for _, w := range strings.Fields(f.Usage) {
 		w = strings.Trim(w, ".,;:()")
-		if len(w) >= 2 && strings.ToUpper(w) == w && strings.ToLower(w) != w && !strings.HasPrefix(w, "*") && !strings.Contains(w, "|") {
+		if len(w) >= 2 && strings.ToUpper(w) == w && strings.ToLower(w) != w && !strings.HasPrefix(w, "*") && !strings.ContainsAny(w, "|_") {
 			return w
 		}
 	}
