@@ -108,6 +108,10 @@ func commands() []command {
 			{"what NVML sees, sampled for 3 s", "qwenlab gpu"},
 			{"10 s at 100 ms as JSON", "qwenlab gpu --duration 10s --interval 100ms --json"},
 		}},
+		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd, []example{
+			{"a simulator run's report as one HTML page", "qwenlab report qwenlab-report.json --format html -o report.html"},
+			{"the trend of a folder of nightly reports, as Markdown", "qwenlab report reports/ --format md"},
+		}},
 		{"scenarios", "", "list the scenarios, with the model files each needs", listScenarios, []example{
 			{"which scenarios there are", "qwenlab scenarios"},
 		}},

@@ -116,7 +116,14 @@ func compareInputs(e *env, args []string) ([]report.NamedReport, error) {
 			return nil, usagef("compare %s: %v", args[0], errors.Unwrap(err))
 		}
 		if !st.IsDir() {
-			return nil, usagef("compare %s: one report alone; give a second one to compare it with (or a folder of reports)", args[0])
+			r, err := report.Read(args[0])
+			if err != nil {
+				return nil, err
+			}
+			if secs := report.SectionReports(r); len(secs) >= 2 {
+				return secs, nil // a matrix: its images, compared with the first
+			}
+			return nil, usagef("compare %s: one report alone; give a second one to compare it with (or a folder of reports, or a matrix report)", args[0])
 		}
 		paths, err := latestReports(e, args[0], 2)
 		if err != nil {

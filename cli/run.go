@@ -14,6 +14,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
+	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
@@ -28,6 +29,7 @@ type runFlags struct {
 	sets     []string
 	budgets  []string
 	out      string
+	html     string
 	json     bool
 	quiet    bool
 	verbose  bool
@@ -43,6 +45,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
 		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 		fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
+		fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
 	})
 	values(fs, "set", "width=", "height=", "steps=", "seed=", "cfg=", "prompt=", "negative=")
 	values(fs, "on-error", "stop", "continue")
@@ -50,14 +53,18 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	group(fs, groupOutput, func() {
 		fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
 		fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+		fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 		fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr: only the summary (or --json) and errors")
 		fs.BoolVarP(&f.verbose, "verbose", "v", false, "also stream the container's log lines (redacted) and every run's result; the summary lists every run")
 		fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
 	})
 	values(fs, "metric", "e2e", "server")
-	files(fs, "out")
+	files(fs, "out", "html")
 	group(fs, groupTiming, func() {
 		fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+		fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout, "a prompt waiting this long in ComfyUI's queue without starting is taken off the queue and counted as timed out")
+		fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
+		fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
 		fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
 	})
 }
@@ -96,12 +103,15 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	if f.out != "" {
-		if st, err := os.Stat(f.out); err == nil && st.IsDir() {
-			return usagef("--out %s: is a directory; give a file name", f.out)
+	for _, o := range []struct{ flag, path string }{{"out", f.out}, {"html", f.html}} {
+		if o.path == "" {
+			continue
 		}
-		if _, err := os.Stat(filepath.Dir(f.out)); err != nil {
-			return usagef("--out %s: folder %s does not exist", f.out, filepath.Dir(f.out))
+		if st, err := os.Stat(o.path); err == nil && st.IsDir() {
+			return usagef("--%s %s: is a directory; give a file name", o.flag, o.path)
+		}
+		if _, err := os.Stat(filepath.Dir(o.path)); err != nil {
+			return usagef("--%s %s: folder %s does not exist", o.flag, o.path, filepath.Dir(o.path))
 		}
 	}
 	return nil
@@ -112,8 +122,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
 	var memory *string
+	var images *[]string
 	group(fs, groupTarget, func() {
-		fs.StringVar(&c.Image, "image", "", "ComfyUI container IMAGE (default: the built-in simulator, built locally)")
+		images = fs.StringArray("image", nil, "ComfyUI container IMAGE (default: the built-in simulator, built locally); 'sim' or 'sim:PROFILE' names the simulator; repeat for a matrix: each image in turn, compared with the first")
 		fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
 		fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
 		fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
@@ -154,16 +165,34 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	var cf composeFlags
 	group(fs, groupTarget, func() { cf.register(fs) })
 	files(fs, "compose")
+	gf := &compareFlags{}
+	gf.register(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	entries, err := matrixEntries(*images, c.SimProfile, c.GPUs)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 1 {
+		c.Image, c.SimProfile = entries[0].Image, entries[0].SimProfile
+	}
+	if c.Compare, err = gf.options(); err != nil {
 		return err
 	}
 	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
+	if len(entries) > 1 && c.Compose != nil {
+		return usagef("--compose with several --image: give one image (the compose file's or --image)")
+	}
 	if c.GPUs == "" {
 		c.GPUs = "all"
 		if c.Image == "" {
 			c.GPUs = "none"
+		}
+		if len(entries) > 1 {
+			c.GPUs = entries[0].GPUs // the other images have their own default
 		}
 	}
 	if *memory != "" {
@@ -209,7 +238,13 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	d.Println("qwenlab: run " + c.RunID)
-	rep, runErr := lab.UpAndBench(ctx, *c, deps)
+	var rep *report.Report
+	var runErr error
+	if len(entries) > 1 {
+		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
+	} else {
+		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	}
 	return finish(e, f, rep, runErr)
 }
 
@@ -246,9 +281,12 @@ func bench(ctx context.Context, e *env, args []string) error {
 
 func dialer(c *lab.Config, d *live.Display) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
-		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout, Progress: func(p comfy.Progress) {
-			d.Event(lab.Event{Kind: lab.EventStep, Node: strings.TrimSpace(p.Node + " " + p.ClassType), Step: p.Step, Steps: p.Max})
-		}})
+		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout,
+			QueueTimeout: c.QueueTimeout, InterruptWait: c.PromptInterruptWait(),
+			Notify: d.Println,
+			Progress: func(p comfy.Progress) {
+				d.Event(lab.Event{Kind: lab.EventStep, Node: strings.TrimSpace(p.Node + " " + p.ClassType), Step: p.Step, Steps: p.Max})
+			}})
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +316,13 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			e.note("qwenlab: report written to " + f.out)
 		}
 	}
+	if f.html != "" && rep != nil {
+		if err := report.WriteHTML(f.html, rep); err != nil {
+			werr = errors.Join(werr, err)
+		} else {
+			e.note("qwenlab: HTML report written to " + f.html)
+		}
+	}
 	e.stopDisplay() // the live area goes before the result comes
 	var we *report.WriteError
 	if errors.As(werr, &we) && len(we.Data) > 0 {
@@ -289,13 +334,75 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 				e.stdout.Write(b)
 			}
 		} else {
-			report.RenderSummaryWith(e.stdout, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
+			renderRun(e, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
+	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
+		return thresholdErr(rep.Comparison)
+	}
 	return errors.Join(runErr, werr)
+}
+
+// renderRun prints a run's summary; for a matrix, each image's and then the comparison
+// with the first image.
+func renderRun(e *env, rep *report.Report, o report.SummaryOptions) {
+	if len(rep.Sections) == 0 {
+		report.RenderSummaryWith(e.stdout, rep, o)
+		return
+	}
+	for _, s := range rep.Sections {
+		fmt.Fprintf(e.stdout, "=== %s ===\n", s.Label)
+		report.RenderSummaryWith(e.stdout, s.Report, report.SummaryOptions{Verbose: o.Verbose})
+		fmt.Fprintln(e.stdout)
+	}
+	if rep.Comparison != nil {
+		fmt.Fprintln(e.stdout, "=== comparison with the first image ===")
+		report.RenderCompare(e.stdout, rep.Comparison, report.FormatText)
+	}
+	if o.ReportPath != "" {
+		fmt.Fprintf(e.stdout, "\nReport: %s\n", o.ReportPath)
+	}
+	for _, w := range rep.Warnings {
+		if strings.HasPrefix(w, "no comparison") {
+			fmt.Fprintf(e.stdout, "warning: %s\n", w)
+		}
+	}
+}
+
+// matrixEntries reads the --image flags: an image reference, "sim" (the built-in simulator
+// with --sim-profile) or "sim:PROFILE". No flag is the simulator. Each entry gets gpus, or
+// by default all GPUs for an image and none for the simulator.
+func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry, error) {
+	if len(images) == 0 {
+		return []lab.MatrixEntry{{Label: "sim", SimProfile: simProfile, GPUs: cmp.Or(gpus, "none")}}, nil
+	}
+	var out []lab.MatrixEntry
+	seen := map[string]bool{}
+	for _, im := range images {
+		im = strings.TrimSpace(im)
+		if im == "" {
+			return nil, usagef("--image: empty; give an image reference, sim or sim:PROFILE")
+		}
+		if seen[im] {
+			return nil, usagef("--image %s: given twice", im)
+		}
+		seen[im] = true
+		e := lab.MatrixEntry{Label: im, Image: im, GPUs: cmp.Or(gpus, "all")}
+		if im == "sim" || strings.HasPrefix(im, "sim:") {
+			e.Image, e.SimProfile, e.GPUs = "", simProfile, cmp.Or(gpus, "none")
+			if p, ok := strings.CutPrefix(im, "sim:"); ok {
+				if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
+					return nil, usagef("--image %s: %s", im, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
+				}
+				e.SimProfile = p
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // checkDropCaches validates --drop-caches for a user with effective uid euid.

@@ -94,6 +94,8 @@ func TestScripts(t *testing.T) {
 				return dockerUp, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "chromium":
+				return chromiumAvailable()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -107,6 +109,7 @@ func TestScripts(t *testing.T) {
 			"labelled":  cmdLabelled,
 			"httpget":   cmdHTTPGet,
 			"sleep":     cmdSleep,
+			"chromium":  cmdChromium,
 		},
 	})
 }

@@ -21,8 +21,19 @@ import (
 type Options struct {
 	HTTP        *http.Client  // nil: a default with sane timeouts
 	ClientID    string        // "": random
-	IdleTimeout time.Duration // no WebSocket message for this long during a prompt → interrupt it, TimeoutError (default 10 min)
-	ReadLimit   int64         // largest WebSocket frame accepted (default 64 MiB)
+	IdleTimeout time.Duration // no WebSocket message for this long while a prompt executes → interrupt it, TimeoutError (default 10 min)
+	// QueueTimeout is how long a prompt may wait in the server's queue before it starts
+	// executing; then it is deleted from the queue, TimeoutError (default 30 min). Waiting in
+	// the queue is not silence: a pending prompt hears nothing but status broadcasts.
+	QueueTimeout time.Duration
+	// InterruptWait bounds the wait for the server to confirm that a prompt given up on has
+	// stopped (execution_interrupted/error); ComfyUI notices an interrupt only between nodes
+	// and at sampler steps (default 30 s).
+	InterruptWait time.Duration
+	// Notify receives live notes about waiting (queued behind other prompts, waiting for an
+	// interrupt to take effect); nil drops them.
+	Notify    func(string)
+	ReadLimit int64 // largest WebSocket frame accepted (default 64 MiB)
 	// Progress, when set, is called from Run as the prompt in flight moves: when a node
 	// starts executing and on each sampler step.
 	Progress func(Progress)
@@ -39,6 +50,8 @@ type Progress struct {
 
 const (
 	defaultIdle      = 10 * time.Minute
+	defaultQueue     = 30 * time.Minute
+	defaultIntrWait  = 30 * time.Second
 	defaultReadLimit = 64 << 20
 	readyTimeout     = 2 * time.Second
 	maxBody          = 256 << 20 // largest HTTP reply read (object_info can be several MB)
@@ -53,6 +66,9 @@ type Client struct {
 	clientID  string
 	progress  func(Progress)
 	idle      time.Duration
+	queue     time.Duration
+	intrWait  time.Duration
+	notify    func(string)
 	readLimit int64
 
 	runMu sync.Mutex // one Run at a time
@@ -77,7 +93,8 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
-	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout, readLimit: opts.ReadLimit, progress: opts.Progress}
+	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout,
+		queue: opts.QueueTimeout, intrWait: opts.InterruptWait, notify: opts.Notify, readLimit: opts.ReadLimit, progress: opts.Progress}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}
@@ -86,6 +103,15 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	}
 	if c.idle <= 0 {
 		c.idle = defaultIdle
+	}
+	if c.queue <= 0 {
+		c.queue = defaultQueue
+	}
+	if c.intrWait <= 0 {
+		c.intrWait = defaultIntrWait
+	}
+	if c.notify == nil {
+		c.notify = func(string) {}
 	}
 	if c.readLimit <= 0 {
 		c.readLimit = defaultReadLimit
@@ -229,13 +255,14 @@ func (c *Client) History(ctx context.Context, promptID string) (*HistoryEntry, b
 	return h, ok, nil
 }
 
-// Interrupt asks the server to stop promptID if it is running (POST /interrupt); with "" it
-// interrupts whatever runs.
+// Interrupt asks the server to stop promptID if it is running (POST /interrupt with its
+// prompt_id). There is deliberately no way to send an interrupt without an id: on a shared
+// server that stops whatever runs, possibly another user's prompt.
 func (c *Client) Interrupt(ctx context.Context, promptID string) error {
-	body := map[string]string{}
-	if promptID != "" {
-		body["prompt_id"] = promptID
+	if promptID == "" {
+		return errors.New("interrupt: no prompt id (a global interrupt could stop another client's prompt)")
 	}
+	body := map[string]string{"prompt_id": promptID}
 	st, reply, err := c.do(ctx, http.MethodPost, "/interrupt", nil, body, 1<<20)
 	if err != nil {
 		return fmt.Errorf("interrupt %s: %w", promptID, err)

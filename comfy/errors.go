@@ -148,8 +148,24 @@ func (e *InterruptedError) Error() string {
 type TimeoutError struct {
 	PromptID string
 	Idle     time.Duration
+	Queued   bool // the prompt waited in the queue for Idle without starting; it was deleted from the queue
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("prompt %s: no message from ComfyUI for %s, so it was interrupted; raise the idle timeout if a node legitimately runs that long without progress", e.PromptID, e.Idle)
+	if e.Queued {
+		return fmt.Sprintf("prompt %s waited %s in ComfyUI's queue without starting (the server is busy with other prompts), so it was taken off the queue; raise --queue-timeout to wait longer", e.PromptID, e.Idle)
+	}
+	return fmt.Sprintf("prompt %s: no message from ComfyUI for %s while it executed, so it was interrupted; raise the idle timeout if a node legitimately runs that long without progress", e.PromptID, e.Idle)
+}
+
+// StillRunningError says a prompt qwenlab gave up on is still on the server: ComfyUI did not
+// confirm the interrupt within the wait (a node without progress runs to its end).
+type StillRunningError struct {
+	PromptID string
+	State    string // "running" or "pending"
+	Waited   time.Duration
+}
+
+func (e *StillRunningError) Error() string {
+	return fmt.Sprintf("prompt %s is still %s on the server %s after qwenlab asked it to stop: ComfyUI stops a prompt only between nodes and at sampler steps", e.PromptID, e.State, e.Waited)
 }

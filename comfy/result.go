@@ -23,7 +23,15 @@ type Result struct {
 	Outputs                    map[string][]ImageRef // images per output node
 	Status                     string                // "success" | "error" | "interrupted" | "timeout" | "rejected"
 	Recovered                  bool                  // the socket dropped during the prompt; the outcome came from a new socket or /history
-	BinaryFrames               int                   // binary frames (previews) received and skipped
+	// Final is where the prompt was left on the server when Run returned: its outcome
+	// ("success", "error", "interrupted") or PromptRunning, PromptPending, PromptRemoved,
+	// PromptUnknown. It differs from Status for prompts given up on.
+	Final string
+	// Ahead is how many other prompts were ahead of this one in the server's queue when it
+	// was accepted (GET /queue right after POST /prompt); -1 when unknown.
+	Ahead        int
+	Note         string // how a prompt given up on ended after all
+	BinaryFrames int    // binary frames (previews) received and skipped
 	// NodeErrors are validation errors of a prompt the server accepted anyway (an invalid
 	// output branch was dropped, the rest ran).
 	NodeErrors map[string]NodeError

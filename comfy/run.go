@@ -10,10 +10,10 @@ import (
 )
 
 const (
-	interruptTimeout = 10 * time.Second
-	pollMin          = 50 * time.Millisecond
-	pollMax          = time.Second
-	lostAfter        = 30 * time.Second // give up on a server that stays unreachable after a drop
+	queueCheckEvery = time.Second // GET /queue while our prompt is pending
+	pollMin         = 50 * time.Millisecond
+	pollMax         = time.Second
+	lostAfter       = 30 * time.Second // give up on a server that stays unreachable after a drop
 )
 
 type promptRequest struct {
@@ -26,13 +26,17 @@ type promptRequest struct {
 // before POST /prompt, sends its own prompt_id, ends on the final `executing` null for that
 // id, then reads /history/{id}. A rejected graph gives *[RejectedError], a node exception
 // *[ExecutionError], an interrupt *[InterruptedError], silence for the idle timeout
-// *[TimeoutError] (after POST /interrupt). When the socket drops mid-prompt Run reconnects
-// with the same client id and recovers the outcome from /history (Result.Recovered).
+// *[TimeoutError], a wait in the queue over the queue timeout a *[TimeoutError] with Queued.
+// A prompt given up on (timeout, ctx) is taken off the server: deleted from the queue while
+// pending, interrupted by id while running, with a bounded wait for the server to confirm;
+// Result.Final says where it was left (a *[StillRunningError] joins the error when the server
+// did not stop it). When the socket drops mid-prompt Run reconnects with the same client id
+// and recovers the outcome from /history (Result.Recovered).
 // The *Result is never nil: on error it holds what was recorded.
 func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
-	res := &Result{PromptID: newUUID(), ClientID: c.clientID, Outputs: map[string][]ImageRef{}}
+	res := &Result{PromptID: newUUID(), ClientID: c.clientID, Outputs: map[string][]ImageRef{}, Ahead: -1}
 	ws, err := c.socket(ctx)
 	if err != nil {
 		res.Status = "error"
@@ -75,6 +79,25 @@ func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
 		res.PromptID = ok.PromptID // servers before ~0.3.44 pick their own id
 	}
 	res.Number = rawInt(ok.Number)
+	// Who is ahead of us: asked once, beside the prompt, so it costs the measurement nothing.
+	ahead := make(chan int, 1)
+	go func() {
+		n := -1
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if q, err := c.Queue(qctx); err == nil {
+			n = q.Ahead(res.PromptID)
+		}
+		ahead <- n
+	}()
+	defer func() {
+		select {
+		case n := <-ahead:
+			res.Ahead = n
+		case <-time.After(5 * time.Second):
+			res.Ahead = -1
+		}
+	}()
 	if isObject(ok.NodeErrors) && len(ok.NodeErrors) > 2 {
 		if ne := decodeRejected(st, append(append([]byte(`{"node_errors":`), ok.NodeErrors...), '}')).NodeErrors; len(ne) > 0 {
 			res.NodeErrors = ne
@@ -83,7 +106,9 @@ func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
 	return c.follow(ctx, t)
 }
 
-// follow consumes the prompt's messages until its end, a timeout, or cancellation.
+// follow consumes the prompt's messages until its end, a timeout, or cancellation. While the
+// prompt waits in the queue only the queue timeout applies (a pending prompt hears nothing but
+// status broadcasts); once it executes, silence longer than the idle timeout gives up on it.
 func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 	res := t.res
 	last := res.Submit // last sign of life
@@ -91,6 +116,8 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 	nextPoll := time.Time{}
 	unreachable := time.Time{} // since when neither /history nor /ws answer after a drop
 	poll := pollMin
+	nextQueueCheck := res.Accepted.Add(queueCheckEvery)
+	noted := false
 	timer := time.NewTimer(c.idle)
 	defer timer.Stop()
 	var buf []frame
@@ -102,17 +129,14 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 				last = f.at
 				t.handle(f)
 				if t.done {
+					res.Recovered = dropped // the end came on a new socket
 					return c.finish(ctx, t)
 				}
 			}
 			if dead {
-				if t.ws.timedOut() && !dropped {
-					return c.timeout(ctx, t)
-				}
 				// The socket dropped: reconnect with the same client id (the server routes the
 				// rest of the prompt to the new socket) and watch /history meanwhile.
 				dropped = true
-				res.Recovered = true
 				c.drop(t.ws)
 				t.ws = nil
 				nextPoll = time.Now()
@@ -136,6 +160,7 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 					unreachable = time.Now()
 				case time.Since(unreachable) >= min(c.idle, lostAfter) && t.ws == nil:
 					res.Status = "error"
+					res.Final = PromptUnknown
 					return res, fmt.Errorf("run prompt %s: lost the connection to ComfyUI mid-prompt and could not reach it again for %s: %w",
 						res.PromptID, time.Since(unreachable).Round(time.Second), err)
 				}
@@ -146,10 +171,43 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 				poll = min(poll*2, pollMax)
 			}
 		}
-		if since := time.Since(last); since >= c.idle {
-			return c.timeout(ctx, t)
+		running := t.started()
+		if !running && !time.Now().Before(nextQueueCheck) {
+			// Still pending: say behind how many prompts, and notice a prompt that another
+			// client removed from the queue (or that ended unseen).
+			nextQueueCheck = time.Now().Add(queueCheckEvery)
+			if q, err := c.Queue(ctx); err == nil {
+				switch q.State(res.PromptID) {
+				case PromptPending:
+					if !noted {
+						noted = true
+						c.notify(fmt.Sprintf("prompt %s waits in ComfyUI's queue behind %d other prompt(s) (--queue-timeout %s)", res.PromptID, q.Ahead(res.PromptID), c.queue))
+					}
+				case "":
+					if h, found, err := c.History(ctx, res.PromptID); err == nil && found {
+						return c.recovered(t, h)
+					} else if err == nil && !t.started() {
+						res.Status = "error"
+						res.Final = PromptRemoved
+						return res, fmt.Errorf("run prompt %s: the prompt left ComfyUI's queue without running (another client deleted it or cleared the queue)", res.PromptID)
+					}
+				}
+			}
 		}
-		wait := c.idle - time.Since(last)
+		var wait time.Duration
+		if running {
+			since := time.Since(last)
+			if since >= c.idle {
+				return c.giveUp(ctx, t, &TimeoutError{PromptID: res.PromptID, Idle: c.idle})
+			}
+			wait = c.idle - since
+		} else {
+			since := time.Since(res.Accepted)
+			if since >= c.queue {
+				return c.giveUp(ctx, t, &TimeoutError{PromptID: res.PromptID, Idle: c.queue, Queued: true})
+			}
+			wait = min(c.queue-since, max(time.Until(nextQueueCheck), time.Millisecond))
+		}
 		if dropped {
 			wait = min(wait, max(time.Until(nextPoll), time.Millisecond))
 		}
@@ -164,11 +222,7 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 		case <-done:
 		case <-timer.C:
 		case <-ctx.Done():
-			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptTimeout)
-			ierr := c.Interrupt(ictx, res.PromptID)
-			cancel()
-			res.Status = "interrupted"
-			return res, errors.Join(fmt.Errorf("run prompt %s: %w", res.PromptID, ctx.Err()), ierr)
+			return c.giveUp(ctx, t, fmt.Errorf("run prompt %s: %w", res.PromptID, ctx.Err()))
 		}
 	}
 }
@@ -194,8 +248,10 @@ func (c *Client) finish(ctx context.Context, t *tracker) (*Result, error) {
 		}
 	}
 	err := t.outcome()
+	res.Final = res.Status
 	if err == nil && res.Status == "" {
 		res.Status = "error"
+		res.Final = PromptUnknown
 		if herr != nil {
 			return res, fmt.Errorf("run prompt %s: the prompt ended without execution_success, and %w", res.PromptID, herr)
 		}
@@ -204,11 +260,13 @@ func (c *Client) finish(ctx context.Context, t *tracker) (*Result, error) {
 	return res, err
 }
 
-// recovered completes a prompt from its history entry after the socket dropped.
+// recovered completes a prompt from its history entry (after the socket dropped, or when
+// the prompt ended without a word on the socket).
 func (c *Client) recovered(t *tracker, h *HistoryEntry) (*Result, error) {
 	t.res.End = time.Now()
 	t.res.Recovered = true
 	t.merge(h)
+	t.res.Final = historyState(h)
 	if err := t.outcome(); err != nil || t.res.Status != "" {
 		return t.res, err
 	}
@@ -216,18 +274,125 @@ func (c *Client) recovered(t *tracker, h *HistoryEntry) (*Result, error) {
 	return t.res, fmt.Errorf("run prompt %s: history status %q", t.res.PromptID, h.Status.StatusStr)
 }
 
-// timeout interrupts a prompt that went silent.
-func (c *Client) timeout(ctx context.Context, t *tracker) (*Result, error) {
+// giveUp makes sure a prompt qwenlab stops waiting for does not stay on the server: a
+// pending prompt is deleted from the queue, a running one is interrupted by its id, and the
+// server's confirmation (execution_interrupted or another end) is awaited for at most the
+// interrupt wait. cause is why (a *TimeoutError or the context's end). res.Final records
+// where the prompt was left. A prompt that finished with success meanwhile is a success.
+func (c *Client) giveUp(ctx context.Context, t *tracker, cause error) (*Result, error) {
 	res := t.res
-	if t.ws != nil {
-		c.drop(t.ws) // a timed-out gorilla connection is unusable; late messages must not leak into the next prompt
-		t.ws = nil
+	status := "timeout"
+	if ctx.Err() != nil {
+		status = "interrupted"
 	}
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), interruptTimeout)
-	ierr := c.Interrupt(ictx, res.PromptID)
-	cancel()
-	res.Status = "timeout"
-	return res, errors.Join(&TimeoutError{PromptID: res.PromptID, Idle: c.idle}, ierr)
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.intrWait+5*time.Second)
+	defer cancel()
+	var errs []error
+	if !t.started() {
+		if err := c.DeletePending(gctx, res.PromptID); err != nil {
+			errs = append(errs, err)
+		}
+		q, err := c.Queue(gctx)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case q.State(res.PromptID) == "":
+			// Off the queue: deleted before it ran, or it ran to its end meanwhile.
+			if h, found, herr := c.History(gctx, res.PromptID); herr == nil && found {
+				return c.settled(t, h, status, cause)
+			}
+			res.Status = status
+			res.Final = PromptRemoved
+			return res, cause
+		}
+		// It started meanwhile (or /queue did not answer): interrupt it.
+	}
+	if err := c.Interrupt(gctx, res.PromptID); err != nil {
+		// The server does not answer (it crashed or the run ends with it): nothing to wait for.
+		res.Status = status
+		res.Final = PromptUnknown
+		return res, errors.Join(append([]error{cause}, append(errs, err)...)...)
+	}
+	c.notify(fmt.Sprintf("interrupted prompt %s; waiting up to %s for ComfyUI to stop it (it stops only between nodes and at sampler steps)", res.PromptID, c.intrWait))
+	if h, ok := c.awaitEnd(gctx, t); ok {
+		return c.settled(t, h, status, cause)
+	}
+	res.Status = status
+	res.Final = PromptUnknown
+	if st, err := c.PromptState(gctx, res.PromptID); err == nil {
+		res.Final = st
+	}
+	switch res.Final {
+	case PromptRunning, PromptPending:
+		errs = append(errs, &StillRunningError{PromptID: res.PromptID, State: res.Final, Waited: c.intrWait})
+	case "success", "error", "interrupted":
+		if h, found, err := c.History(gctx, res.PromptID); err == nil && found {
+			return c.settled(t, h, status, cause)
+		}
+	}
+	return res, errors.Join(append([]error{cause}, errs...)...)
+}
+
+// awaitEnd follows the prompt after an interrupt until the server says it ended (on the
+// socket or in /history), for at most the interrupt wait.
+func (c *Client) awaitEnd(ctx context.Context, t *tracker) (*HistoryEntry, bool) {
+	deadline := time.Now().Add(c.intrWait)
+	poll := pollMin
+	failures := 0
+	var buf []frame
+	for time.Now().Before(deadline) {
+		if t.ws != nil && !t.ws.dead() {
+			buf = t.ws.take(buf)
+			for _, f := range buf {
+				t.handle(f)
+			}
+		}
+		h, found, err := c.History(ctx, t.res.PromptID)
+		switch {
+		case err == nil && found:
+			return h, true
+		case err != nil:
+			if failures++; failures >= 3 {
+				return nil, false // the server stopped answering
+			}
+		default:
+			failures = 0
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+		var notify <-chan struct{}
+		if t.ws != nil {
+			notify = t.ws.notify
+		}
+		select {
+		case <-notify:
+		case <-time.After(min(poll, time.Until(deadline))):
+			poll = min(poll*2, 500*time.Millisecond)
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// settled records the end of a prompt given up on, from its history entry. One that
+// succeeded after all is a success (the report must not call it a timeout); any other end
+// keeps the reason it was given up for.
+func (c *Client) settled(t *tracker, h *HistoryEntry, status string, cause error) (*Result, error) {
+	res := t.res
+	t.merge(h)
+	res.Final = historyState(h)
+	if res.End.IsZero() {
+		res.End = time.Now()
+	}
+	if res.Final == "success" && status == "timeout" {
+		res.Status = "success"
+		res.Note = fmt.Sprintf("finished with success after qwenlab gave up on it (%v)", cause)
+		return res, nil
+	}
+	res.Status = status
+	return res, cause
 }
 
 // tracker turns the prompt's messages into a Result.
@@ -350,6 +515,9 @@ func (t *tracker) handle(f frame) {
 		t.failure = &InterruptedError{PromptID: pid, NodeID: d.NodeID, NodeType: d.NodeType}
 	}
 }
+
+// started says whether the prompt has begun executing.
+func (t *tracker) started() bool { return !t.res.Started.IsZero() || len(t.res.Nodes) > 0 }
 
 // find returns the index of the latest run of node id, or -1.
 func (t *tracker) find(id string) int {

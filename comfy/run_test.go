@@ -282,15 +282,18 @@ func TestRunIdleTimeout(t *testing.T) {
 	if got := s.Interrupts(); len(got) != 1 || got[0] != res.PromptID {
 		t.Errorf("interrupts = %q, want [%s]", got, res.PromptID)
 	}
-	// The client is still usable: the next run opens a fresh socket (the fake hangs again,
-	// so it times out again, for its own prompt id).
+	if res.Final != "interrupted" {
+		t.Errorf("final state %q, want the interrupt the server confirmed", res.Final)
+	}
+	// The client is still usable on the same socket (the fake hangs again, so it times out
+	// again, for its own prompt id).
 	before := s.Connects()
 	res2, err := c.Run(ctxT(t), workflow(t, twoNode))
 	if !errors.As(err, &te) || te.PromptID != res2.PromptID || res2.PromptID == res.PromptID {
 		t.Errorf("second run: %v", err)
 	}
-	if s.Connects() != before+1 {
-		t.Errorf("connects = %d, want a reconnect after the timeout", s.Connects())
+	if s.Connects() != before {
+		t.Errorf("connects = %d, want the socket kept after a timeout", s.Connects())
 	}
 }
 
@@ -298,7 +301,7 @@ func TestRunContextCancel(t *testing.T) {
 	s := comfytest.NewServer(t, comfytest.Script{Steps: func(p comfytest.Prompt) []comfytest.Step {
 		return append(comfytest.Start(p), comfytest.Step{Hang: true})
 	}})
-	c := newClient(t, s.URL, comfy.Options{})
+	c := newClient(t, s.URL, comfy.Options{InterruptWait: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	res, err := c.Run(ctx, workflow(t, twoNode))
@@ -482,5 +485,25 @@ func TestRunReportsProgress(t *testing.T) {
 	}
 	if want := "3 KSampler,8 VAEDecode,9 SaveImage"; strings.Join(nodes, ",") != want || steps != 5 {
 		t.Errorf("node starts %q and %d steps; want %q and 5", nodes, steps, want)
+	}
+}
+
+func TestRunDropThenCancelIsNotRecovered(t *testing.T) {
+	// The socket drops mid-prompt and nothing tells the outcome before the run is cancelled:
+	// the result is "interrupted" and was not recovered from anywhere (issue 10, item 18).
+	s := comfytest.NewServer(t, comfytest.Script{Steps: func(p comfytest.Prompt) []comfytest.Step {
+		steps := comfytest.Start(p)
+		steps = append(steps, comfytest.Nodes(p, "1")...)
+		return append(steps, comfytest.Step{Drop: true}, comfytest.Step{Hang: true})
+	}})
+	c := newClient(t, s.URL, comfy.Options{InterruptWait: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	res, err := c.Run(ctx, workflow(t, twoNode))
+	if !errors.Is(err, context.DeadlineExceeded) || res.Status != "interrupted" {
+		t.Fatalf("err = %v status %q", err, res.Status)
+	}
+	if res.Recovered {
+		t.Errorf("recovered = true for a prompt whose outcome nobody told")
 	}
 }

@@ -28,7 +28,6 @@ type frame struct {
 // between prompts.
 type wsConn struct {
 	conn *websocket.Conn
-	idle time.Duration
 
 	mu        sync.Mutex
 	queue     []frame
@@ -74,7 +73,7 @@ func (c *Client) dial(ctx context.Context) (*wsConn, error) {
 		return nil, fmt.Errorf("open %s: %w", u.Redacted(), err)
 	}
 	conn.SetReadLimit(c.readLimit)
-	w := &wsConn{conn: conn, idle: c.idle, hello: make(chan struct{}), notify: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &wsConn{conn: conn, hello: make(chan struct{}), notify: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.read()
 	// ComfyUI registers the socket under the client id and then sends "status" with the sid.
 	// Waiting for it means no message of the coming prompt can go to a socket not yet known.
@@ -94,11 +93,9 @@ func (c *Client) dial(ctx context.Context) (*wsConn, error) {
 func (w *wsConn) read() {
 	defer close(w.done)
 	first := true
+	// No read deadline: a prompt waiting in a busy queue hears nothing for minutes, and a
+	// timed-out gorilla connection is unusable. Run's own timers judge silence.
 	for {
-		if err := w.conn.SetReadDeadline(time.Now().Add(w.idle)); err != nil {
-			w.err = err
-			return
-		}
 		mt, data, err := w.conn.ReadMessage()
 		at := time.Now()
 		if err != nil {
@@ -135,11 +132,6 @@ func (w *wsConn) listen(on bool) {
 	w.listening = on
 	w.queue = nil
 	w.mu.Unlock()
-	if on {
-		// The read in progress was given a deadline when it started; give the prompt a full
-		// idle period from now.
-		_ = w.conn.SetReadDeadline(time.Now().Add(w.idle))
-	}
 }
 
 // take moves the queued frames into buf.
@@ -159,12 +151,6 @@ func (w *wsConn) dead() bool {
 	default:
 		return false
 	}
-}
-
-// timedOut reports whether the reader stopped because no frame came within the idle time.
-func (w *wsConn) timedOut() bool {
-	var ne net.Error
-	return w.dead() && errors.As(w.err, &ne) && ne.Timeout()
 }
 
 // close sends a normal close frame (best effort), closes the connection and waits briefly

@@ -47,7 +47,7 @@ type Config struct {
 	StallEvery      time.Duration // --stall-every: at most one stall per this interval
 	StartupStall    time.Duration // --startup-stall / --fault slow-startup=DUR: a quiet gap at startup
 
-	Faults                   []string // --fault: crash-at-step=K oom-at-node=ID hang-at-step=K drop-ws-at-step=K fail-startup slow-startup=DUR
+	Faults                   []string // --fault: crash-at-step=K oom-at-node=ID hang-at-step=K drop-ws-at-step=K slow-node=ID:DUR thrash-at-startup fail-startup slow-startup=DUR
 	CustomNodeImportFailures []string // --custom-node-import-failure NAME
 
 	Log io.Writer // where the log lines go (stderr in Command); nil discards them
@@ -124,7 +124,9 @@ type faults struct {
 	crashStep, hangStep, dropWSStep int
 	memoryStep                      int // allocate host memory without bound from this step on
 	oomNode                         string
+	slowNodes                       map[string]time.Duration // node id → time it works without progress before its own work
 	failStartup                     bool
+	thrashStartup                   bool // fill the memory limit and churn it, silently, before the first log line
 	slowStartup                     time.Duration
 }
 
@@ -154,8 +156,21 @@ func parseFaults(list []string) (faults, error) {
 				err = fmt.Errorf("%w: --fault %s: want oom-at-node=ID", ErrUsage, spec)
 			}
 			f.oomNode = val
+		case "slow-node":
+			id, dur, ok := strings.Cut(val, ":")
+			d, perr := time.ParseDuration(dur)
+			if !hasVal || !ok || id == "" || perr != nil || d < 0 {
+				err = fmt.Errorf("%w: --fault %s: want slow-node=ID:DURATION", ErrUsage, spec)
+				break
+			}
+			if f.slowNodes == nil {
+				f.slowNodes = map[string]time.Duration{}
+			}
+			f.slowNodes[id] = d
 		case "fail-startup":
 			f.failStartup = true
+		case "thrash-at-startup":
+			f.thrashStartup = true
 		case "slow-startup":
 			d, perr := time.ParseDuration(val)
 			if !hasVal || perr != nil || d < 0 {
@@ -208,7 +223,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.PostPromptStall, "post-prompt-stall", 0, "after a prompt, hold its remaining WebSocket messages this long (gc.collect)")
 	fs.DurationVar(&cfg.StallEvery, "stall-every", 10*time.Second, "at most one post-prompt stall per this interval")
 	fs.DurationVar(&cfg.StartupStall, "startup-stall", 0, "a quiet gap in the startup log")
-	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, exhaust-memory-at-step=K (allocate host RAM until the kernel's OOM killer ends the process: run it only under a memory limit), fail-startup, slow-startup=DUR")
+	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, slow-node=ID:DUR (node ID works DUR without progress messages, so an interrupt takes effect only at the next node, like a big ImageBlur), thrash-at-startup (before the first log line, fill the container's memory limit to 97 % and keep churning it without a word), exhaust-memory-at-step=K (allocate host RAM until the kernel's OOM killer ends the process: run it only under a memory limit), fail-startup, slow-startup=DUR")
 	fs.StringArrayVar(&cfg.CustomNodeImportFailures, "custom-node-import-failure", nil, "log an IMPORT FAILED line for this custom node (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -273,6 +288,10 @@ func run(ctx context.Context, cfg Config, f faults, stdout io.Writer) error {
 		}
 	}
 	v21 := cfg.ComfyVersion != v0364
+	if f.thrashStartup {
+		thrash(ctx)
+		return nil
+	}
 	if err := wait(cfg.StartupTime * 6 / 10); err != nil {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package comfysim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -565,5 +566,49 @@ func TestFeatureFlagsReplyAndOnConnect(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Errorf("foreign origin: %d", resp.StatusCode)
+	}
+}
+
+// TestSlowNodeAndTargetedInterrupt is --fault slow-node: a node that works without progress
+// runs to its end despite an interrupt of its prompt; the prompt stops at the next node. An
+// interrupt naming a pending prompt does nothing, and deleting a running prompt from the
+// queue does nothing: it runs on (ComfyUI's semantics, reference §8).
+func TestSlowNodeAndTargetedInterrupt(t *testing.T) {
+	ts := newTestSim(t, Config{Faults: []string{"slow-node=" + ForeignNode + ":600ms", "slow-node=2:600ms"}})
+	ws := ts.dial("me")
+	fid, err := ForeignPrompt(context.Background(), ts.ts.URL, "colleague")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.prompt("me", "mine", blurGraph(3, 1))
+	ts.post("/interrupt", map[string]any{"prompt_id": "mine"}) // pending: nothing happens
+	ts.post("/queue", map[string]any{"delete": []string{fid}}) // running: nothing happens
+	_, _, body := ts.get("/queue")
+	if !strings.Contains(string(body), fid) || !strings.Contains(string(body), `"mine"`) {
+		t.Fatalf("queue after a delete of the running prompt: %.300s", body)
+	}
+	var interruptedAt time.Time
+	for {
+		m := ws.next()
+		if m.Type == "executing" && m.Data["node"] == "2" && m.Data["prompt_id"] == "mine" {
+			interruptedAt = time.Now()
+			ts.post("/interrupt", map[string]any{"prompt_id": "mine"})
+		}
+		if m.Type == "execution_success" && m.Data["prompt_id"] == "mine" {
+			t.Fatal("the early interrupt of the pending prompt stuck, or the late one was lost")
+		}
+		if m.Type == "execution_interrupted" {
+			if m.Data["node_id"] != "3" {
+				t.Errorf("interrupted at node %v, want the next node after the slow one", m.Data["node_id"])
+			}
+			if d := time.Since(interruptedAt); d < 500*time.Millisecond {
+				t.Errorf("the slow node was cut short after %s", d)
+			}
+			break
+		}
+	}
+	_, _, body = ts.get("/history/" + fid)
+	if !strings.Contains(string(body), `"success"`) {
+		t.Errorf("the foreign prompt: %.300s", body)
 	}
 }

@@ -35,6 +35,10 @@ func (r *run) assemble(runErr error) *report.Report {
 		rep.Scenario.Params = r.plan.params
 	}
 	r.matchLogTimes()
+	for _, pr := range r.prompts() {
+		r.measure(pr)
+	}
+	rep.ServerClock = r.clock.report()
 	rep.Target = r.target()
 	rep.Host = r.host()
 
@@ -203,14 +207,19 @@ func (r *run) warmSection() *report.Warm {
 func (r *run) toRun(pr *promptRun) report.Run {
 	res := pr.Res
 	run := report.Run{
-		Kind:      pr.Kind,
-		Index:     pr.Index,
-		Seed:      strconv.FormatUint(pr.Seed, 10),
-		PromptID:  res.PromptID,
-		Status:    res.Status,
-		Recovered: res.Recovered,
-		Valid:     pr.Err == nil && pr.Invalid == "",
-		Invalid:   pr.Invalid,
+		Kind:       pr.Kind,
+		Index:      pr.Index,
+		Seed:       strconv.FormatUint(pr.Seed, 10),
+		PromptID:   res.PromptID,
+		Status:     res.Status,
+		Recovered:  res.Recovered,
+		Valid:      pr.Err == nil && pr.Invalid == "",
+		Invalid:    pr.Invalid,
+		Contention: pr.Contention,
+	}
+	// Where the prompt was left on the server, when that differs from what the client saw.
+	if res.Final != "" && res.Final != res.Status {
+		run.FinalState = res.Final
 	}
 	if pr.Err != nil {
 		run.Error = report.RedactString(pr.Err.Error(), r.secrets)
@@ -230,8 +239,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	if !res.ImageAt.IsZero() {
 		run.ImageS = ptr(res.Image().Seconds())
 	}
-	if !res.Started.IsZero() {
-		run.QueueS = ptr(res.Queue().Seconds())
+	if pr.QueueOK {
+		run.QueueS = ptr(pr.Queue.Seconds())
 	}
 	if d, ok := res.Server(); ok {
 		run.ServerS = ptr(d.Seconds())
@@ -368,9 +377,12 @@ func (r *run) logsSection(runErr error) report.Logs {
 // runWarnings are the warnings that come from looking at the measurements as a whole.
 func (r *run) runWarnings() []string {
 	var w []string
-	invalid, flagged := 0, 0
+	invalid, flagged, contended := 0, 0, 0
 	for _, pr := range r.warm {
-		if pr.Err == nil && pr.Invalid != "" {
+		switch {
+		case pr.Contention != "":
+			contended++
+		case pr.Err == nil && pr.Invalid != "":
 			invalid++
 		}
 		if pr.Flagged {
@@ -379,6 +391,13 @@ func (r *run) runWarnings() []string {
 	}
 	if invalid > 0 {
 		w = append(w, strconv.Itoa(invalid)+" warm run(s) were served from ComfyUI's execution cache and are excluded: vary the seed (the workflow's seed input was not found or not changed)")
+	}
+	if contended > 0 {
+		if r.cfg.AllowContention {
+			w = append(w, strconv.Itoa(contended)+" of "+strconv.Itoa(len(r.warm))+" warm run(s) waited behind other clients' prompts on the server; they are counted (--allow-contention), so the e2e figures include queueing behind someone else's work")
+		} else {
+			w = append(w, strconv.Itoa(contended)+" of "+strconv.Itoa(len(r.warm))+" warm run(s) waited behind other clients' prompts on the server and are left out of the statistics: the server is shared; rerun when it is idle, raise --idle-wait, or measure under load with --allow-contention")
+		}
 	}
 	if flagged > 0 {
 		w = append(w, strconv.Itoa(flagged)+" of "+strconv.Itoa(len(r.warm))+" warm run(s) reached the client much later than the server finished them (delivery lag over "+r.cfg.LagBase.String()+" + "+strconv.FormatFloat(r.cfg.LagFrac*100, 'f', 0, 64)+"% of server time): likely ComfyUI's periodic gc.collect() stalling its event loop; compare with --metric server")

@@ -16,11 +16,16 @@ import (
 func Bench(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
 	r := newRun(cfg, deps)
 	err := r.bench(ctx)
+	if serr := r.stallSlow(); err == nil {
+		err = serr
+	}
 	r.close()
 	return r.assemble(err), err
 }
 
 func (r *run) bench(ctx context.Context) (err error) {
+	ctx, stopWatch := r.watchStalls(ctx)
+	defer stopWatch()
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
@@ -29,11 +34,13 @@ func (r *run) bench(ctx context.Context) (err error) {
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}
+	r.clock = newServerClock(isLoopbackURL(r.cfg.URL))
 	c, err := r.deps.Dial(r.cfg.URL)
 	if err != nil {
 		return inPhase("connect", err)
 	}
 	defer c.Close()
+	defer r.settleServer(ctx, c)
 	if err := c.Ready(ctx); err != nil {
 		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
 	}

@@ -107,7 +107,13 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	cr.tl.phase(report.PhaseCreate, report.SourceEngine, time.Now())
 
-	cr.logs = newLogSink(r.logSaver(), r.showLog)
+	save := r.logSaver()
+	cr.logs = newLogSink(func(l docker.LogLine) {
+		r.stall.logLine(time.Now())
+		if save != nil {
+			save(l)
+		}
+	}, r.showLog)
 	cr.Tracker = cr.logs.tracker
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -121,6 +127,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	cr.tl.phase(report.PhaseStart, report.SourceEngine, time.Now())
 	created("")
+	r.stall.containerStarted(time.Now())
 
 	go func() {
 		defer close(cr.logsDone)
@@ -130,6 +137,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}()
 	exitC := e.WaitExit(watchCtx, id)
 	phase := &atomicString{v: "start"}
+	r.phaseNow.Store(phase)
 	go func() {
 		select {
 		case st, ok := <-exitC:
@@ -148,7 +156,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		}
 	}()
 	go func() {
-		_ = e.StreamStats(watchCtx, id, r.addStats)
+		_ = e.StreamStats(watchCtx, id, func(s docker.Stats) {
+			r.addStats(s)
+			r.stall.stats(s, time.Now())
+		})
 	}()
 
 	st, err := e.Inspect(ctx, id)
@@ -164,6 +175,9 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("start", fmt.Errorf("container %s publishes no host port for %d/tcp", short(id), r.cfg.ContainerPort))
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
+	if r.clock == nil {
+		r.clock = newServerClock(isLoopbackURL(url))
+	}
 	c, err := r.deps.Dial(url)
 	if err != nil {
 		return nil, cr, inPhase("ready", err)

@@ -71,13 +71,22 @@ type Config struct {
 	Keep          bool
 	MemoryBytes   int64 // --memory: the container's RAM limit, 0 = none
 
-	StartTimeout    time.Duration // create → HTTP ready
-	PromptTimeout   time.Duration // no message for this long during a prompt
+	StartTimeout  time.Duration // create → HTTP ready
+	PromptTimeout time.Duration // no message for this long while a prompt executes
+	QueueTimeout  time.Duration // a prompt waiting this long in the server's queue is taken off it
+	IdleWait      time.Duration // before a run, wait at most this long for other clients' prompts to finish
+	InterruptWait time.Duration // how long to wait for the server to stop a prompt given up on
+	// AllowContention counts runs that waited behind other clients' prompts in the
+	// statistics (load-under-contention measurements); by default they are left out.
+	AllowContention bool
 	TeardownTimeout time.Duration
 	StopTimeout     time.Duration
 	OnError         OnError
 
 	GPUInterval time.Duration
+
+	// Stall sets when a silent wait is called thrashing, stuck or GPU-idle (zero: defaults).
+	Stall StallLimits
 
 	Budgets    []Budget
 	SlowGap    time.Duration
@@ -90,11 +99,28 @@ type Config struct {
 
 	SaveLogs string // path for all log lines, "" = don't
 
+	// Compare configures the comparison of a matrix's sections and of a --baseline.
+	Compare report.CompareOptions
+
 	// Compose is the Compose service the container comes from (--compose), with the fields
 	// that have flags (image, env, ports, GPUs, memory, init, the models mount) already merged
 	// into this Config by package cli; the rest (command, entrypoint, shm size, ulimits, health
 	// check, labels, other bind mounts) is applied to the container here.
 	Compose *compose.Service
+}
+
+// ownContainerWait caps the wait for an interrupt on qwenlab's own container when a failed
+// prompt ends the run: the container is removed right after, so nothing can be left behind.
+const ownContainerWait = 3 * time.Second
+
+// PromptInterruptWait is how long the ComfyUI client waits for the server to stop a prompt
+// it gave up on: --interrupt-wait, capped at a few seconds on qwenlab's own container under
+// --on-error stop (teardown follows at once and leaves nothing running).
+func (c Config) PromptInterruptWait() time.Duration {
+	if c.URL == "" && c.OnError != OnErrorContinue {
+		return min(c.InterruptWait, ownContainerWait)
+	}
+	return c.InterruptWait
 }
 
 // Defaults returns a Config with every default filled in.
@@ -111,6 +137,9 @@ func Defaults() Config {
 		Init:            true,
 		StartTimeout:    10 * time.Minute,
 		PromptTimeout:   10 * time.Minute,
+		QueueTimeout:    30 * time.Minute,
+		IdleWait:        5 * time.Minute,
+		InterruptWait:   30 * time.Second,
 		TeardownTimeout: 30 * time.Second,
 		StopTimeout:     2 * time.Second,
 		OnError:         OnErrorStop,
@@ -148,6 +177,12 @@ func (c Config) Validate() error {
 		return bad("prompt-timeout", "%s: must be positive", c.PromptTimeout)
 	case c.GPUInterval < 10*time.Millisecond:
 		return bad("gpu-interval", "%s: at least 10ms", c.GPUInterval)
+	case c.QueueTimeout <= 0:
+		return bad("queue-timeout", "%s: must be positive", c.QueueTimeout)
+	case c.InterruptWait <= 0:
+		return bad("interrupt-wait", "%s: must be positive", c.InterruptWait)
+	case c.IdleWait < 0:
+		return bad("idle-wait", "%s: must be 0 or more", c.IdleWait)
 	}
 	if err := oneOf("on-error", c.OnError, OnErrors()); err != nil {
 		return err

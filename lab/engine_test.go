@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // TestMain lets this test binary serve as the simulator inside the image built from it
@@ -140,6 +142,48 @@ func TestContainerCrashIsDetectedAtOnce(t *testing.T) {
 	}
 	if ce.State.ExitCode == 0 || len(ce.Tail) == 0 || rep.Error == nil || len(rep.Logs.Tail) == 0 {
 		t.Errorf("exit %d, tail %d lines, report error %+v", ce.State.ExitCode, len(ce.Tail), rep.Error)
+	}
+	assertNoLeftovers(t, dc, cfg.RunID)
+}
+
+// TestThrashingContainerIsSaidWithin30s: a simulator that fills its 150 MiB memory limit
+// before its first log line and churns it in silence (--fault thrash-at-startup), as ComfyUI
+// importing torch into a too-small --memory did. qwenlab says "probably thrashing; raise
+// --memory" live and in the report within 30 s of the start, and --fail-on-slow stops the wait
+// there (exit 3) instead of sitting out the start timeout.
+func TestThrashingContainerIsSaidWithin30s(t *testing.T) {
+	dc, ref := realEngine(t)
+	cfg := engineConfig(t, "thrash")
+	cfg.ComfyArgs = []string{"--fault", "thrash-at-startup"}
+	cfg.MemoryBytes = 150 << 20
+	cfg.StartTimeout = 2 * time.Minute
+	cfg.FailOnSlow = true
+	cfg.Stall.Window = 8 * time.Second // the default (20 s) is said within 30 s too; keep the test short
+	progress := &lockedBuf{}
+	deps := engineDeps(dc, ref, cfg)
+	deps.Progress = lineTo(progress)
+	start := time.Now()
+	rep, err := UpAndBench(context.Background(), cfg, deps)
+	took := time.Since(start)
+	var se *StallError
+	if !errors.As(err, &se) || !errors.Is(err, ErrSlow) || se.Kind != report.SlowThrashing {
+		t.Fatalf("want a thrashing StallError, got %v\nprogress:\n%s", err, progress)
+	}
+	if took > 30*time.Second {
+		t.Errorf("said after %s", took)
+	}
+	if !strings.Contains(progress.String(), "memory limit for") || !strings.Contains(progress.String(), "it is probably thrashing; raise --memory") {
+		t.Errorf("progress:\n%s", progress)
+	}
+	if !hasWarning(rep.Warnings, "150 MiB memory limit") {
+		t.Errorf("warnings %q", rep.Warnings)
+	}
+	found := false
+	for _, s := range rep.Logs.SlowSteps {
+		found = found || s.Kind == report.SlowThrashing
+	}
+	if !found {
+		t.Errorf("slow steps %+v", rep.Logs.SlowSteps)
 	}
 	assertNoLeftovers(t, dc, cfg.RunID)
 }

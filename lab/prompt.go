@@ -19,9 +19,15 @@ type promptRun struct {
 	Res     *comfy.Result
 	Err     error
 	Invalid string // why the run does not count ("" = valid)
+	// Queue and Lag are on the client's clock (serverClock); QueueOK and LagOK say they are
+	// known.
+	Queue   time.Duration
+	QueueOK bool
 	Lag     time.Duration
-	LagOK   bool // Lag is known
+	LagOK   bool
 	Flagged bool // Lag over the threshold
+	// Contention says which foreign prompts this one waited behind ("" = none).
+	Contention string
 	// LogExecuted is the matching "Prompt executed in N seconds" of the server's log.
 	LogExecuted *float64
 }
@@ -36,7 +42,18 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index
 	seed := r.cfg.Seed + r.seq
 	r.seq++
 	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
-	pr.Res, pr.Err = c.Run(ctx, r.plan.withSeed(seed))
+	g := r.guardFor(c)
+	foreign, err := g.beforeRun(ctx)
+	if err != nil {
+		pr.Res, pr.Err = &comfy.Result{Status: "error", Ahead: -1}, err
+	} else {
+		r.stall.prompt(true)
+		pr.Res, pr.Err = c.Run(ctx, r.plan.withSeed(seed))
+		r.stall.prompt(false)
+	}
+	if g != nil {
+		g.sent = append(g.sent, pr)
+	}
 	if n := len(r.colds); n > 0 {
 		r.colds[n-1].prompts = append(r.colds[n-1].prompts, pr)
 	}
@@ -44,18 +61,41 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index
 		pr.Res = &comfy.Result{Status: "error"}
 	}
 	res := pr.Res
+	pr.Contention = contention(foreign, res)
 	if pr.Err == nil {
 		pr.Invalid = cachedVerdict(res, r.plan.wf)
+		if pr.Invalid == "" && pr.Contention != "" && !r.cfg.AllowContention {
+			pr.Invalid = pr.Contention + ": it measured other clients' work too (--allow-contention counts such runs)"
+		}
 	} else {
 		pr.Invalid = "failed: " + oneLine(pr.Err.Error())
 	}
-	if srv, ok := res.Server(); ok && !res.Started.IsZero() && !res.End.IsZero() {
-		pr.Lag = res.End.Sub(res.Started) - srv
-		pr.LagOK = true
+	r.clock.observe(res)
+	r.measure(pr)
+	return pr
+}
+
+// measure puts the prompt's queue and delivery lag on the client's clock and flags a lag
+// over the threshold. It runs again when the report is assembled: a remote server's clock
+// offset is known better after every prompt.
+func (r *run) measure(pr *promptRun) {
+	pr.Queue, pr.Lag, pr.QueueOK, pr.LagOK = r.clock.promptTimes(pr.Res)
+	pr.Flagged = false
+	if srv, ok := pr.Res.Server(); ok && pr.LagOK {
 		limit := r.cfg.LagBase + time.Duration(r.cfg.LagFrac*float64(srv))
 		pr.Flagged = pr.Lag > limit
 	}
-	return pr
+}
+
+// prompts are every prompt of the run, in the order they were sent.
+func (r *run) prompts() []*promptRun {
+	var out []*promptRun
+	for _, cr := range r.colds {
+		if cr.First != nil {
+			out = append(out, cr.First)
+		}
+	}
+	return append(append(out, r.warmups...), r.warm...)
 }
 
 // cachedVerdict says why a successful run is not a valid measurement: ComfyUI served its
@@ -89,4 +129,24 @@ func oneLine(s string) string {
 		return s[:i] + " …"
 	}
 	return s
+}
+
+// guardFor returns the queue guard of client c (nil when c cannot tell the server's queue).
+func (r *run) guardFor(c Comfy) *queueGuard {
+	if r.guard == nil || r.guard.client != c {
+		r.guard = newQueueGuard(c, r.cfg, r.progressf)
+		if r.guard != nil {
+			r.guard.client = c
+		}
+	}
+	return r.guard
+}
+
+// settleServer takes what is left of our prompts off the server and records every prompt's
+// final state before the report is written; it runs on every path out of a client's use.
+func (r *run) settleServer(ctx context.Context, c Comfy) {
+	g := r.guardFor(c)
+	for _, note := range g.settle(ctx) {
+		r.warnf("%s", note)
+	}
 }

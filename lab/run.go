@@ -136,6 +136,7 @@ type run struct {
 	gpuIdx     []int
 	gpuOn      bool
 	sysStats   *comfy.SystemStats
+	clock      *serverClock // the server's timestamps on the client's clock
 	warnings   []string
 	pullSpan   *span
 	colds      []*coldRun
@@ -145,6 +146,10 @@ type run struct {
 	modelBytes uint64
 	pageCache  []*pageCacheState // per cold start; nil entries without --models
 
+	guard    *queueGuard // of the client in use
+	stall    *stallWatch
+	phaseNow atomic.Pointer[atomicString] // the current container's phase, for the stall watcher
+	abort    context.CancelCauseFunc      // ends the run at once (a stall under --fail-on-slow)
 	teardown report.Teardown
 	slow     []report.SlowStep
 	closers  []func()
@@ -160,7 +165,9 @@ func newRun(cfg Config, deps Deps) *run {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r := &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
+	r.stall = newStallWatch(cfg.Stall, r.currentPhase, r.stalled)
+	return r
 }
 
 func (r *run) progressf(format string, a ...any) {
@@ -196,6 +203,8 @@ func (r *run) close() {
 
 func (r *run) upAndBench(ctx context.Context) (err error) {
 	e := r.deps.Engine
+	ctx, stopWatch := r.watchStalls(ctx)
+	defer stopWatch()
 	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
 	defer func() {
 		err = errors.Join(err, r.finalTeardown(ctx))
@@ -252,6 +261,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 			err = r.warmPhase(cr.runCtx, c)
 		}
 		if c != nil {
+			r.settleServer(ctx, c)
 			c.Close()
 		}
 		if err != nil {

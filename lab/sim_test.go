@@ -75,7 +75,8 @@ func TestStallIsFlaggedAndServerTimeUnaffected(t *testing.T) {
 		t.Errorf("summary counts %d flagged, warnings %q", w.LagFlagged, rep.Warnings)
 	}
 	srv, e2e := w.Summaries["server_s"], w.Summaries["e2e_s"]
-	if spread := srv.MaxS - srv.MinS; spread > 0.1 {
+	// Half the 0.5 s stall: a loaded machine (or -race) spreads the simulator's own work.
+	if spread := srv.MaxS - srv.MinS; spread > 0.25 {
 		t.Errorf("server_s spread %.3fs: the stall leaked into the server's own time", spread)
 	}
 	if e2e.MaxS-srv.MaxS < 0.4 {

@@ -87,6 +87,7 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	done := r.stage(StageTeardown, short(cr.ID))
 	defer done("")
 	cr.stopping.Store(true)
+	r.stall.containerStopping()
 	t := time.Now()
 	serr := r.deps.Engine.Stop(tctx, cr.ID, r.cfg.StopTimeout)
 	stop := time.Since(t).Seconds()
@@ -165,6 +166,7 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 		for {
 			// A device that cannot be read is left out; the others' samples still count.
 			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
+				r.stall.gpu(s, time.Now())
 				r.mu.Lock()
 				if len(r.gpuSamples) < maxSamples {
 					r.gpuSamples = append(r.gpuSamples, s...)
@@ -266,6 +268,7 @@ func (r *run) logSaver() func(docker.LogLine) {
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with
 // --fail-on-slow any of them makes the run fail (exit 3) once the report is written.
 func (r *run) checkSlow() error {
+	r.addStallSteps()
 	for _, cr := range r.colds {
 		if cr.Tracker == nil {
 			continue

@@ -1,7 +1,5 @@
 package report
 
-import "strings"
-
 // MetricID names a metric that [CompareReports] compares and a threshold refers to, such as
 // "warm.e2e" or "cold_start.total".
 type MetricID string
@@ -47,19 +45,13 @@ func metricTable() []metricDef {
 		{MetricWarmImage, "warm image", UnitSeconds, false, warmSamples(func(r Run) *float64 { return r.ImageS })},
 		{MetricWarmStepsPerS, "warm steps/s", UnitPerSecond, true, warmSamples(func(r Run) *float64 { return r.StepsPerS })},
 	}
-	for _, p := range (Phases{}).List() {
-		name := p.Name
+	for _, p := range AllPhases() {
 		defs = append(defs, metricDef{
-			ID:    MetricID("cold_start." + strings.TrimSuffix(name, "_s")),
-			Label: "cold " + p.Label,
+			ID:    PhaseMetric(p),
+			Label: "cold " + p.Label(),
 			Unit:  UnitSeconds,
 			samples: coldSamples(func(ph Phases, _ float64) *float64 {
-				for _, q := range ph.List() {
-					if q.Name == name {
-						return q.Seconds
-					}
-				}
-				return nil
+				return ph.Get(p)
 			}),
 		})
 	}
@@ -80,6 +72,10 @@ func metricTable() []metricDef {
 	)
 	return defs
 }
+
+// PhaseMetric is the metric of a cold-start phase: "cold_start." and its name
+// ("cold_start.first_prompt").
+func PhaseMetric(p PhaseID) MetricID { return MetricID("cold_start." + p.Name()) }
 
 // MetricIDs returns the IDs of every metric [CompareReports] knows, in display order.
 func MetricIDs() []MetricID {

@@ -310,7 +310,10 @@ func (s summary) cold() {
 }
 
 // timelineWidth is the width of a timeline bar, in characters.
-const timelineWidth = 20
+const timelineWidth = 30
+
+// summaryBarWidth is the width of the summary's timeline bars: narrower, to fit 80 columns.
+const summaryBarWidth = 20
 
 func (s summary) timeline(c *ColdStart) {
 	end := c.TotalS
@@ -325,28 +328,31 @@ func (s summary) timeline(c *ColdStart) {
 			name = "  " + oneLine(e.Name, 18) // lies inside its parent
 		}
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(string(e.Source), 10),
-			HumanSeconds(e.StartS), HumanSeconds(e.EndS), bar(e.StartS, e.EndS, end))
+			HumanSeconds(e.StartS), HumanSeconds(e.EndS), barOf(e.StartS, e.EndS, end, summaryBarWidth))
 	}
 	tw.Flush()
 }
 
 // bar draws [start, end] on a line that spans [0, total].
-func bar(start, end, total float64) string {
+func bar(start, end, total float64) string { return barOf(start, end, total, timelineWidth) }
+
+// barOf draws [start, end] on a line of width characters that spans [0, total].
+func barOf(start, end, total float64, width int) string {
 	if !(total > 0) || math.IsInf(total, 0) || math.IsNaN(start) || math.IsNaN(end) {
 		return ""
 	}
 	pos := func(x float64) int {
-		p := int(math.Round(x / total * timelineWidth))
-		return min(max(p, 0), timelineWidth)
+		p := int(math.Round(x / total * float64(width)))
+		return min(max(p, 0), width)
 	}
 	a, z := pos(start), pos(end)
 	if z <= a {
-		if a == timelineWidth {
+		if a == width {
 			a--
 		}
 		z = a + 1
 	}
-	return "|" + strings.Repeat(" ", a) + strings.Repeat("=", z-a) + strings.Repeat(" ", timelineWidth-z) + "|"
+	return "|" + strings.Repeat(" ", a) + strings.Repeat("=", z-a) + strings.Repeat(" ", width-z) + "|"
 }
 
 func (s summary) coldRuns(c *ColdStart) {

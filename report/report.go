@@ -30,6 +30,9 @@ type Report struct {
 	ColdStart *ColdStart `json:"cold_start"`
 	// Warm is nil when no warm run was attempted.
 	Warm *Warm `json:"warm"`
+	// ServerClock says how the server's timestamps were put on the client's clock for
+	// queue_s and lag_s; nil when no prompt carried them.
+	ServerClock *ServerClock `json:"server_clock,omitempty"`
 
 	GPU       GPUSection      `json:"gpu"`
 	Container *ContainerStats `json:"container"`
@@ -45,6 +48,15 @@ type Report struct {
 	Warnings []string `json:"warnings"`
 	// Error is set when the run failed; the report is then partial.
 	Error *ErrorInfo `json:"error"`
+
+	// Sections holds the members of a combined run (the images of a matrix, the hosts of a
+	// fleet), one whole report each, in the order given; the top-level fields repeat the first
+	// section's report, so readers of single reports see the baseline. Empty for a single run.
+	Sections []Section `json:"sections,omitempty"`
+	// Comparison compares every section with the first; nil for a single run.
+	Comparison *CompareResult `json:"comparison,omitempty"`
+	// Baseline is the comparison of this run with a stored report (up-and-bench --baseline).
+	Baseline *CompareResult `json:"baseline,omitempty"`
 }
 
 // Tool identifies the qwenlab build that wrote the report.
@@ -252,12 +264,14 @@ type Run struct {
 	// LatencyS is end to end: submit to the final executing null (equal to E2ES).
 	LatencyS float64 `json:"latency_s"`
 	E2ES     float64 `json:"e2e_s"`
-	// ImageS is submit to the output image being available; QueueS is submit to
-	// execution_start as seen by the client.
+	// ImageS is submit to the output image being available; QueueS is submit to the
+	// server's execution_start timestamp, on the client's clock ([ServerClock]).
 	ImageS *float64 `json:"image_s"`
 	QueueS *float64 `json:"queue_s"`
 	// ServerS is the server's own account (differences of its timestamp fields); LagS is
-	// E2ES minus ServerS minus QueueS: delivery lag the server added outside generation work.
+	// the server's execution_success timestamp to the client's receipt of the last message:
+	// delivery lag outside generation work. QueueS + ServerS + LagS = E2ES, and neither
+	// QueueS nor LagS is below −(resolution/2 + uncertainty) of the [ServerClock].
 	ServerS *float64 `json:"server_s"`
 	// LogExecutedS is the server log's "Prompt executed in N seconds" for this prompt, a
 	// cross-check of ServerS (container targets only).
@@ -276,6 +290,36 @@ type Run struct {
 	Recovered  bool    `json:"recovered,omitempty"`   // completion learnt from /history after a lost socket
 	LagFlagged bool    `json:"lag_flagged,omitempty"` // LagS is large enough to distort this run
 	StartedAtS float64 `json:"started_at_s"`
+
+	// FinalState is where the prompt was left on the server, looked up before the report was
+	// written, when it differs from Status: "success", "error", "interrupted" (it ended after
+	// qwenlab gave up on it), "removed" (taken off the queue before it ran), "running" or
+	// "pending" (still on the server when qwenlab exited), "unknown".
+	FinalState string `json:"final_state,omitempty"`
+	// Contention says which other clients' prompts this one waited behind on a shared server
+	// ("queued behind 1 foreign prompt(s) for 23.2 s"); such runs are invalid unless
+	// --allow-contention.
+	Contention string `json:"contention,omitempty"`
+}
+
+// Clock methods say how a [ServerClock] offset was found.
+const (
+	ClockSameHost  = "same host" // the server runs on this host: one wall clock, offset 0
+	ClockEstimated = "estimated" // bounded by every prompt's submit and message receipts
+)
+
+// ServerClock says how the server's timestamps (execution_start, execution_success) were
+// mapped onto the client's clock.
+type ServerClock struct {
+	Method string `json:"method"` // "same host" or "estimated"
+	// ResolutionS is the resolution of the server's timestamps (ComfyUI: 0.001).
+	ResolutionS float64 `json:"resolution_s"`
+	// OffsetS is the server's wall clock minus the client's, as used; UncertaintyS its
+	// half-width (0 on the same host).
+	OffsetS      float64 `json:"offset_s"`
+	UncertaintyS float64 `json:"uncertainty_s"`
+	// Prompts is how many prompts bounded an estimated offset.
+	Prompts int `json:"prompts,omitempty"`
 }
 
 // NodeTiming is one node of a prompt.
@@ -360,7 +404,7 @@ type Logs struct {
 // SlowStep is a phase that took longer than its budget, or a long silence in the logs.
 type SlowStep struct {
 	Phase     string   `json:"phase"`
-	Kind      SlowKind `json:"kind"` // "gap" or "budget"
+	Kind      SlowKind `json:"kind"` // "gap", "budget", "thrashing", "stuck", "gpu_idle"
 	DurationS float64  `json:"duration_s"`
 	BudgetS   float64  `json:"budget_s"`
 	Before    string   `json:"before,omitempty"` // the log line before the gap

@@ -193,6 +193,10 @@ type SlowKind string
 const (
 	SlowGap    SlowKind = "gap"    // a silence between two log lines
 	SlowBudget SlowKind = "budget" // a phase over its budget
+	// Found live by the stall watcher while qwenlab waited on the container or a prompt.
+	SlowThrashing SlowKind = "thrashing" // memory at the container's limit with no log output
+	SlowStuck     SlowKind = "stuck"     // no CPU and no log output
+	SlowGPUIdle   SlowKind = "gpu_idle"  // the GPU idle through a running prompt
 )
 
 // Headline is the latency a summary leads with and a comparison gates on (--metric).
