@@ -163,3 +163,27 @@ func TestPipedJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietRun: --quiet leaves stderr empty on success; stdout has the summary and where the
+// report went.
+func TestQuietRun(t *testing.T) {
+	if !dockerReachable(t) {
+		t.Skip("no Docker engine")
+	}
+	t.Setenv("QWENLAB_SIM_REPO", simRepo)
+	prebuildSimImage(t)
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	out := filepath.Join(dir, "r.json")
+	cmd := exec.Command(qwenlabBin(t), "up-and-bench", "--sim-profile", "instant", "--runs", "1", "--quiet", "-o", out)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("up-and-bench --quiet: %v\n%s", err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("--quiet wrote on stderr:\n%s", stderr.String())
+	}
+	if s := stdout.String(); !strings.Contains(s, "Warm runs  1 valid") || !strings.HasSuffix(s, "Report: "+out+"\n") {
+		t.Errorf("stdout:\n%s", s)
+	}
+}
