@@ -78,6 +78,33 @@ func reportCmd(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-func renderTrend(w io.Writer, dir, format string, thresholds []string, e *env) error {
-	return usagef("report: %s is a folder; trends are not rendered yet", dir)
+// renderTrend renders the trend of the reports in dir.
+func renderTrend(w io.Writer, dir, format string, exprs []string, e *env) error {
+	var ths []report.Threshold
+	for _, x := range exprs {
+		th, err := report.ParseThreshold(x)
+		if err != nil {
+			return usagef("--threshold: %v", err)
+		}
+		ths = append(ths, th)
+	}
+	reps, skipped, err := report.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(e.stderr, "qwenlab: report %s: passed over %s\n", dir, s)
+	}
+	if len(reps) == 0 {
+		return fmt.Errorf("report %s: no qwenlab reports (*.json) in the folder", dir)
+	}
+	t := report.BuildTrend(reps, ths)
+	t.Skipped = skipped
+	switch format {
+	case "html":
+		return report.RenderTrendHTML(w, t)
+	case "md":
+		return report.RenderTrendMarkdown(w, t)
+	}
+	return report.RenderTrendText(w, t)
 }

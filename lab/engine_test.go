@@ -146,44 +146,59 @@ func TestContainerCrashIsDetectedAtOnce(t *testing.T) {
 	assertNoLeftovers(t, dc, cfg.RunID)
 }
 
-// TestThrashingContainerIsSaidWithin30s: a simulator that fills its 150 MiB memory limit
-// before its first log line and churns it in silence (--fault thrash-at-startup), as ComfyUI
-// importing torch into a too-small --memory did. qwenlab says "probably thrashing; raise
-// --memory" live and in the report within 30 s of the start, and --fail-on-slow stops the wait
-// there (exit 3) instead of sitting out the start timeout.
-func TestThrashingContainerIsSaidWithin30s(t *testing.T) {
+// TestSilentStallsAreSaidWithin30s: a simulator that fills its 150 MiB memory limit before
+// its first log line and churns it in silence (--fault thrash-at-startup), as ComfyUI
+// importing torch into a too-small --memory did, and one that sits idle and silent at startup
+// (--startup-stall). qwenlab says what is probably wrong live and in the report within 30 s of
+// the start, and --fail-on-slow stops the wait there (exit 3) instead of sitting out the start
+// timeout.
+func TestSilentStallsAreSaidWithin30s(t *testing.T) {
 	dc, ref := realEngine(t)
-	cfg := engineConfig(t, "thrash")
-	cfg.ComfyArgs = []string{"--fault", "thrash-at-startup"}
-	cfg.MemoryBytes = 150 << 20
-	cfg.StartTimeout = 2 * time.Minute
-	cfg.FailOnSlow = true
-	cfg.Stall.Window = 8 * time.Second // the default (20 s) is said within 30 s too; keep the test short
-	progress := &lockedBuf{}
-	deps := engineDeps(dc, ref, cfg)
-	deps.Progress = lineTo(progress)
-	start := time.Now()
-	rep, err := UpAndBench(context.Background(), cfg, deps)
-	took := time.Since(start)
-	var se *StallError
-	if !errors.As(err, &se) || !errors.Is(err, ErrSlow) || se.Kind != report.SlowThrashing {
-		t.Fatalf("want a thrashing StallError, got %v\nprogress:\n%s", err, progress)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		memory int64
+		kind   report.SlowKind
+		say    []string
+	}{
+		{"thrashing", []string{"--fault", "thrash-at-startup"}, 150 << 20, report.SlowThrashing,
+			[]string{"150 MiB memory limit for", "it is probably thrashing; raise --memory"}},
+		{"stuck", []string{"--startup-stall", "5m"}, 0, report.SlowStuck,
+			[]string{"container used no CPU and logged nothing for", "it is probably stuck"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := engineConfig(t, tc.name)
+			cfg.ComfyArgs = tc.args
+			cfg.MemoryBytes = tc.memory
+			cfg.StartTimeout = 2 * time.Minute
+			cfg.FailOnSlow = true
+			cfg.Stall.Window = 8 * time.Second // the default (20 s) is said within 30 s too; keep the test short
+			progress := &lockedBuf{}
+			deps := engineDeps(dc, ref, cfg)
+			deps.Progress = lineTo(progress)
+			start := time.Now()
+			rep, err := UpAndBench(context.Background(), cfg, deps)
+			took := time.Since(start)
+			var se *StallError
+			if !errors.As(err, &se) || !errors.Is(err, ErrSlow) || se.Kind != tc.kind {
+				t.Fatalf("want a %s StallError, got %v\nprogress:\n%s", tc.kind, err, progress)
+			}
+			if took > 30*time.Second {
+				t.Errorf("said after %s", took)
+			}
+			for _, want := range tc.say {
+				if !strings.Contains(progress.String(), want) || !hasWarning(rep.Warnings, want) {
+					t.Errorf("%q missing; progress:\n%s\nwarnings %q", want, progress, rep.Warnings)
+				}
+			}
+			found := false
+			for _, s := range rep.Logs.SlowSteps {
+				found = found || s.Kind == tc.kind
+			}
+			if !found {
+				t.Errorf("slow steps %+v", rep.Logs.SlowSteps)
+			}
+			assertNoLeftovers(t, dc, cfg.RunID)
+		})
 	}
-	if took > 30*time.Second {
-		t.Errorf("said after %s", took)
-	}
-	if !strings.Contains(progress.String(), "memory limit for") || !strings.Contains(progress.String(), "it is probably thrashing; raise --memory") {
-		t.Errorf("progress:\n%s", progress)
-	}
-	if !hasWarning(rep.Warnings, "150 MiB memory limit") {
-		t.Errorf("warnings %q", rep.Warnings)
-	}
-	found := false
-	for _, s := range rep.Logs.SlowSteps {
-		found = found || s.Kind == report.SlowThrashing
-	}
-	if !found {
-		t.Errorf("slow steps %+v", rep.Logs.SlowSteps)
-	}
-	assertNoLeftovers(t, dc, cfg.RunID)
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -35,6 +36,11 @@ func (l *lockedBuf) String() string {
 // sharedBench benches the simulator at url with the client options the CLI sets.
 func sharedBench(t *testing.T, url string, cfg Config) (*report.Report, error, *lockedBuf, *comfy.Client) {
 	t.Helper()
+	return sharedBenchCtx(context.Background(), t, url, cfg)
+}
+
+func sharedBenchCtx(ctx context.Context, t *testing.T, url string, cfg Config) (*report.Report, error, *lockedBuf, *comfy.Client) {
+	t.Helper()
 	progress := &lockedBuf{}
 	cfg.URL = url
 	cfg.Params = map[string]string{"width": "64", "height": "64"}
@@ -43,7 +49,7 @@ func sharedBench(t *testing.T, url string, cfg Config) (*report.Report, error, *
 			QueueTimeout: cfg.QueueTimeout, InterruptWait: cfg.InterruptWait,
 			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 	}
-	rep, err := Bench(context.Background(), cfg, Deps{Dial: dial, Progress: lineTo(progress)})
+	rep, err := Bench(ctx, cfg, Deps{Dial: dial, Progress: lineTo(progress)})
 	probe, perr := comfy.NewClient(url, comfy.Options{ClientID: "probe"})
 	if perr != nil {
 		t.Fatal(perr)
@@ -239,5 +245,79 @@ func TestQueueTimeoutDeletesPendingPrompt(t *testing.T) {
 	}
 	if st, _ := probe.PromptState(context.Background(), fid); st != "success" {
 		t.Errorf("the foreign prompt: %q", st)
+	}
+}
+
+// TestOthersPromptsAreNeverTouched: a colleague queues a prompt behind ours; ours times out
+// and is interrupted by its id. The colleague's prompt then runs to success while qwenlab
+// exits: no global /interrupt, no queue clear, no /free.
+func TestOthersPromptsAreNeverTouched(t *testing.T) {
+	url := startSim(t, comfysim.Config{StepTime: time.Millisecond, Faults: []string{"slow-node=8:1s", "slow-node=" + comfysim.ForeignNode + ":1s"}})
+	cfg := simConfig("polite")
+	cfg.Runs = 1
+	cfg.PromptTimeout = 400 * time.Millisecond
+	done := make(chan error, 1)
+	var fid string
+	go func() {
+		// Queue the colleague's prompt while ours runs its slow node.
+		time.Sleep(300 * time.Millisecond)
+		id, err := comfysim.ForeignPrompt(context.Background(), url, "colleague")
+		fid = id
+		done <- err
+	}()
+	rep, err, _, probe := sharedBench(t, url, cfg)
+	if ferr := <-done; ferr != nil {
+		t.Fatal(ferr)
+	}
+	if err == nil || rep.Warm.Runs[0].FinalState != "interrupted" {
+		t.Fatalf("our run: %v, final %q", err, rep.Warm.Runs[0].FinalState)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := probe.PromptState(context.Background(), fid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == "success" {
+			break
+		}
+		if st != comfy.PromptRunning && st != comfy.PromptPending || time.Now().After(deadline) {
+			t.Fatalf("the colleague's prompt ended %q: qwenlab touched it", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestCtrlCLeavesNothingOfOurs: Ctrl-C while our prompt runs a node without progress, and
+// while it waits in the queue behind a colleague's: the running one is interrupted by id and
+// confirmed, the pending one deleted; nothing of ours is left and the report says so.
+func TestCtrlCLeavesNothingOfOurs(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pending=%v", pending), func(t *testing.T) {
+			url := startSim(t, comfysim.Config{StepTime: time.Millisecond, Faults: []string{"slow-node=8:1s", "slow-node=" + comfysim.ForeignNode + ":1500ms"}})
+			if pending {
+				if _, err := comfysim.ForeignPrompt(context.Background(), url, "colleague"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := simConfig("ctrlc")
+			cfg.Runs = 1
+			cfg.IdleWait = 0
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // Ctrl-C
+			defer cancel()
+			rep, err, _, probe := sharedBenchCtx(ctx, t, url, cfg)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v", err)
+			}
+			r := rep.Warm.Runs[0]
+			want := "" // the server confirmed the interrupt: final state = status
+			if pending {
+				want = "removed"
+			}
+			if r.Status != "interrupted" || r.FinalState != want {
+				t.Errorf("run: status %q final %q", r.Status, r.FinalState)
+			}
+			assertNothingOfOurs(t, probe, cfg.RunID)
+		})
 	}
 }

@@ -71,12 +71,16 @@ func Decode(data []byte) (*Report, error) {
 	if dec.InputOffset() != int64(len(trimmed)) {
 		return nil, fmt.Errorf("decode report: %w: data after the report at offset %d", ErrNotJSON, dec.InputOffset())
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
+	// A probe with one field skips the rest without building it (a map of every top-level
+	// value costs a third of a decode, which matters for a folder of 365 reports).
+	var top struct {
+		SchemaVersion json.RawMessage `json:"schema_version"`
+	}
+	if raw[0] != '{' || json.Unmarshal(raw, &top) != nil {
 		return nil, fmt.Errorf("decode report: %w: top level is %s, want an object", ErrNotReport, jsonKind(raw))
 	}
-	vraw, ok := top["schema_version"]
-	if !ok || string(vraw) == "null" {
+	vraw := top.SchemaVersion
+	if vraw == nil || string(vraw) == "null" {
 		return nil, fmt.Errorf("decode report: %w: no schema_version", ErrNotReport)
 	}
 	var version int

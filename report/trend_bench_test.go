@@ -1,0 +1,46 @@
+//go:build unix
+
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkTrendDir365 reads, follows and renders a folder of 365 nightly reports, as
+// `qwenlab report DIR/ --format html` does. The target is < 1 s per operation.
+func BenchmarkTrendDir365(b *testing.B) {
+	dir := b.TempDir()
+	for i, nr := range nightly(365, 200, 1.5) {
+		if err := Write(filepath.Join(dir, fmt.Sprintf("night-%03d.json", i)), nr.Report); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		reps, _, err := ReadDir(dir)
+		if err != nil || len(reps) != 365 {
+			b.Fatalf("%d reports, %v", len(reps), err)
+		}
+		var out bytes.Buffer
+		if err := RenderTrendHTML(&out, BuildTrend(reps, nil)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// On a shared machine the wall clock says more about the neighbours than about qwenlab;
+	// the process's CPU time per operation is reported beside it.
+	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
