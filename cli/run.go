@@ -45,6 +45,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
 		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
 		fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
+		fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
 		fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
 	})
 	values(fs, "set", "width=", "height=", "steps=", "seed=", "cfg=", "prompt=", "negative=")
@@ -118,6 +119,11 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 }
 
 func upAndBench(ctx context.Context, e *env, args []string) error {
+	if file, rest, ok, err := rerunFlag(args); err != nil {
+		return err
+	} else if ok {
+		return rerun(ctx, e, file, rest)
+	}
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
@@ -167,6 +173,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	files(fs, "compose")
 	gf := &compareFlags{}
 	gf.register(fs)
+	var nf nightlyFlags
+	nf.register(fs)
+	fs.String("rerun", "", "repeat the run of REPORT.json: its flags, workflow and seeds, each image pinned to its digest (later flags override, e.g. -o)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -203,6 +212,9 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		c.MemoryBytes = n
 	}
 	if err := f.validate(fs); err != nil {
+		return err
+	}
+	if err := nf.validate(fs, f, len(entries) > 1, len(c.Compare.Thresholds)); err != nil {
 		return err
 	}
 	if err := checkDropCaches(c, os.Geteuid()); err != nil {
@@ -244,6 +256,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
 	} else {
 		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	}
+	setInvocation(rep, invocation("up-and-bench", fs))
+	if runErr == nil || errors.Is(runErr, lab.ErrSlow) {
+		runErr = errors.Join(runErr, nf.apply(f, rep, c.Compare))
+	} else if nf.outDir != "" && rep != nil {
+		f.out = filepath.Join(nf.outDir, nightlyName(rep))
 	}
 	return finish(e, f, rep, runErr)
 }
@@ -340,8 +358,12 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
 	}
-	if runErr == nil && werr == nil && rep != nil && rep.Comparison != nil {
-		return thresholdErr(rep.Comparison)
+	if runErr == nil && werr == nil && rep != nil {
+		for _, res := range []*report.CompareResult{rep.Comparison, rep.Baseline} {
+			if res != nil && res.Failed {
+				return thresholdErr(res)
+			}
+		}
 	}
 	return errors.Join(runErr, werr)
 }
@@ -349,21 +371,34 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 // renderRun prints a run's summary; for a matrix, each image's and then the comparison
 // with the first image.
 func renderRun(e *env, rep *report.Report, o report.SummaryOptions) {
+	path := o.ReportPath
+	o.ReportPath = "" // said last, after everything else
+	defer func() {
+		for _, s := range append([]report.Section{{Label: "", Report: rep}}, rep.Sections...) {
+			if d := s.Report.Determinism; d != nil && (s.Label != "" || len(rep.Sections) == 0) {
+				fmt.Fprintf(e.stdout, "Determinism%s: %s\n", strings.TrimSuffix(" ("+s.Label+")", " ()"), d.Note)
+			}
+		}
+		if rep.Baseline != nil {
+			fmt.Fprintln(e.stdout, "\n=== comparison with the baseline ===")
+			report.RenderCompare(e.stdout, rep.Baseline, report.FormatText)
+		}
+		if path != "" {
+			fmt.Fprintf(e.stdout, "\nReport: %s\n", path)
+		}
+	}()
 	if len(rep.Sections) == 0 {
 		report.RenderSummaryWith(e.stdout, rep, o)
 		return
 	}
 	for _, s := range rep.Sections {
 		fmt.Fprintf(e.stdout, "=== %s ===\n", s.Label)
-		report.RenderSummaryWith(e.stdout, s.Report, report.SummaryOptions{Verbose: o.Verbose})
+		report.RenderSummaryWith(e.stdout, s.Report, o)
 		fmt.Fprintln(e.stdout)
 	}
 	if rep.Comparison != nil {
 		fmt.Fprintln(e.stdout, "=== comparison with the first image ===")
 		report.RenderCompare(e.stdout, rep.Comparison, report.FormatText)
-	}
-	if o.ReportPath != "" {
-		fmt.Fprintf(e.stdout, "\nReport: %s\n", o.ReportPath)
 	}
 	for _, w := range rep.Warnings {
 		if strings.HasPrefix(w, "no comparison") {

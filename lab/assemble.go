@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ func (r *run) assemble(runErr error) *report.Report {
 	}
 	if r.plan != nil {
 		rep.Scenario.WorkflowSHA256 = r.plan.sha
+		if b, err := json.Marshal(r.plan.wf); err == nil {
+			rep.Scenario.Workflow = b
+		}
 		rep.Scenario.Params = r.plan.params
 	}
 	r.matchLogTimes()
@@ -59,6 +63,7 @@ func (r *run) assemble(runErr error) *report.Report {
 		}
 	}
 	r.mu.Unlock()
+	rep.Determinism = r.determinism
 	rep.Logs = r.logsSection(runErr)
 	rep.Missing = r.missing(rep)
 	rep.Teardown = r.teardown
@@ -246,6 +251,7 @@ func (r *run) toRun(pr *promptRun) report.Run {
 		run.ServerS = ptr(d.Seconds())
 	}
 	run.LogExecutedS = pr.LogExecuted
+	run.ImageSHA256 = pr.ImageSHA256
 	if pr.LagOK {
 		run.LagS = ptr(pr.Lag.Seconds())
 		run.LagFlagged = pr.Flagged

@@ -99,6 +99,10 @@ type Config struct {
 
 	SaveLogs string // path for all log lines, "" = don't
 
+	// CheckDeterminism repeats one warm run's seed (cache cleared) and compares the output
+	// images' hashes.
+	CheckDeterminism bool
+
 	// Compare configures the comparison of a matrix's sections and of a --baseline.
 	Compare report.CompareOptions
 

@@ -30,6 +30,8 @@ type promptRun struct {
 	Contention string
 	// LogExecuted is the matching "Prompt executed in N seconds" of the server's log.
 	LogExecuted *float64
+	// ImageSHA256 holds the sha256 of the output images, fetched after the run.
+	ImageSHA256 []string
 }
 
 // samplerClasses are node classes whose being cached means a run measured nothing.
@@ -41,6 +43,12 @@ func isSampler(class string) bool {
 func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index int) *promptRun {
 	seed := r.cfg.Seed + r.seq
 	r.seq++
+	return r.runSeed(ctx, c, kind, index, seed)
+}
+
+// runSeed sends one prompt with the given seed and classifies the outcome; its output
+// images are hashed afterwards, outside the timing.
+func (r *run) runSeed(ctx context.Context, c Comfy, kind report.RunKind, index int, seed uint64) *promptRun {
 	pr := &promptRun{Kind: kind, Index: index, Seed: seed}
 	g := r.guardFor(c)
 	foreign, err := g.beforeRun(ctx)
@@ -54,6 +62,7 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index
 	if g != nil {
 		g.sent = append(g.sent, pr)
 	}
+	r.hashImages(ctx, c, pr)
 	if n := len(r.colds); n > 0 {
 		r.colds[n-1].prompts = append(r.colds[n-1].prompts, pr)
 	}

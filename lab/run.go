@@ -128,23 +128,25 @@ type run struct {
 	startedAt time.Time // wall clock, for the report
 	t0        time.Time // monotonic origin of every *_s offset
 
-	docker     *docker.Info
-	image      *report.ImageInfo
-	imageCmd   []string // the image's own CMD, which --comfy-arg extends
-	gpus       []gpu.Device
-	gpuReason  string
-	gpuIdx     []int
-	gpuOn      bool
-	sysStats   *comfy.SystemStats
-	clock      *serverClock // the server's timestamps on the client's clock
-	warnings   []string
-	pullSpan   *span
-	colds      []*coldRun
-	warmups    []*promptRun
-	warm       []*promptRun
-	containers []*coldRun // containers still to tear down
-	modelBytes uint64
-	pageCache  []*pageCacheState // per cold start; nil entries without --models
+	docker      *docker.Info
+	image       *report.ImageInfo
+	imageCmd    []string // the image's own CMD, which --comfy-arg extends
+	gpus        []gpu.Device
+	gpuReason   string
+	gpuIdx      []int
+	gpuOn       bool
+	sysStats    *comfy.SystemStats
+	clock       *serverClock // the server's timestamps on the client's clock
+	warnings    []string
+	hashWarned  bool                // a failed image fetch was reported
+	determinism *report.Determinism // --check-determinism's verdict
+	pullSpan    *span
+	colds       []*coldRun
+	warmups     []*promptRun
+	warm        []*promptRun
+	containers  []*coldRun // containers still to tear down
+	modelBytes  uint64
+	pageCache   []*pageCacheState // per cold start; nil entries without --models
 
 	guard    *queueGuard // of the client in use
 	stall    *stallWatch

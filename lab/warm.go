@@ -54,6 +54,10 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 	if failed > 0 {
 		return inPhase("warm runs", fmt.Errorf("%d of %d runs failed (--on-error continue)", failed, r.cfg.Runs))
 	}
+	if r.cfg.CheckDeterminism && r.cfg.Runs > 0 {
+		r.determinism = r.checkDeterminism(ctx, c)
+		r.progressf("determinism: %s", r.determinism.Note)
+	}
 	return nil
 }
 

@@ -479,7 +479,26 @@ func (s summary) warm() {
 		if r.Recovered {
 			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
 		}
+		if r.Contention != "" && r.Valid {
+			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index, r.Contention)
+		}
+		if r.FinalState != "" {
+			s.printf("  run %d: %s on the server: %s\n", r.Index+1, r.Status, finalStateText(r.FinalState))
+		}
 	}
+}
+
+// finalStateText says where a prompt given up on was left on the server.
+func finalStateText(st string) string {
+	switch st {
+	case "running", "pending":
+		return "still " + st + " when qwenlab exited"
+	case "removed":
+		return "taken off the queue before it ran"
+	case "unknown":
+		return "its end is unknown (the server did not answer)"
+	}
+	return "it ended " + st + " after qwenlab gave up on it"
 }
 
 // runTable lists each measured run (up to MaxRunTable, all with Verbose) with its clocks,
@@ -497,6 +516,8 @@ func (s summary) runTable(w *Warm) {
 	for _, r := range w.Runs {
 		mark := ""
 		switch {
+		case r.Contention != "":
+			mark = "contended"
 		case !r.Valid:
 			mark = "invalid"
 		case r.LagFlagged:

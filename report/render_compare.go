@@ -56,6 +56,9 @@ func formatValue(u Unit, v float64) string {
 		}
 		return fmt.Sprintf("%.1f J", v)
 	case UnitPerSecond:
+		if v >= 100 {
+			return fmt.Sprintf("%.0f/s", v)
+		}
 		return fmt.Sprintf("%.3g/s", v)
 	}
 	return fmt.Sprintf("%.4g", v)
@@ -128,7 +131,11 @@ func renderCompareText(b *bytes.Buffer, res *CompareResult) {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(b, "%s\n", oneLine(fmt.Sprintf("compare: %s (base) → %s", p.Base, p.Head), 79))
+		if head := fmt.Sprintf("compare: %s (base) → %s", p.Base, p.Head); utf8.RuneCountInString(head) <= 80 {
+			b.WriteString(head + "\n")
+		} else {
+			fmt.Fprintf(b, "compare:\n  base: %s\n  new:  %s\n", oneLine(p.Base, 72), oneLine(p.Head, 72))
+		}
 		if len(p.Differences) == 0 {
 			b.WriteString("\nwhat differs: nothing recorded (same image, versions, host and flags)\n")
 		} else {

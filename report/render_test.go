@@ -219,3 +219,24 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestRenderSharedServerRuns: a run queued behind another client's prompt and one given up
+// on say so in the summary, with where the prompt was left on the server.
+func TestRenderSharedServerRuns(t *testing.T) {
+	r := urlReport()
+	runs := r.Warm.Runs
+	runs[0].Contention = "queued behind 1 foreign prompt(s) for 23.2 s"
+	runs[0].Valid, runs[0].Invalid = false, runs[0].Contention+": it measured other clients' work too"
+	runs[1].Status, runs[1].FinalState, runs[1].Valid = "timeout", "running", false
+	r.Warm = SummarizeWarm(runs, nil)
+	var b bytes.Buffer
+	if err := RenderSummary(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"contended", "run 1 invalid: queued behind 1 foreign prompt(s) for 23.2 s", "run 2: timeout on the server: still running when qwenlab exited"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}

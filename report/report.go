@@ -1,6 +1,9 @@
 package report
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // SchemaVersion is the version of the report schema this package writes.
 const SchemaVersion = 1
@@ -57,6 +60,31 @@ type Report struct {
 	Comparison *CompareResult `json:"comparison,omitempty"`
 	// Baseline is the comparison of this run with a stored report (up-and-bench --baseline).
 	Baseline *CompareResult `json:"baseline,omitempty"`
+	// Invocation is the command that made this report, for up-and-bench --rerun.
+	Invocation *Invocation `json:"invocation,omitempty"`
+	// Determinism is the verdict of --check-determinism; nil when not asked for.
+	Determinism *Determinism `json:"determinism,omitempty"`
+}
+
+// Invocation is the qwenlab command line that measured a report: the command and the flags
+// that shape the measurement, as --name=value (secret --env values redacted; output, gating
+// and --image flags left out: the images are in the report with their digests).
+type Invocation struct {
+	Command string   `json:"command"`
+	Args    []string `json:"args"`
+}
+
+// Determinism says whether one seed, run twice (the execution cache cleared in between),
+// gave byte-identical output images.
+type Determinism struct {
+	Seed string `json:"seed,omitempty"`
+	// First and Second are the images' sha256 of the warm run and of its repeat.
+	First  []string `json:"first_sha256,omitempty"`
+	Second []string `json:"second_sha256,omitempty"`
+	// Checked is false when no verdict could be reached (Note says why).
+	Checked   bool   `json:"checked"`
+	Identical bool   `json:"identical"`
+	Note      string `json:"note"`
 }
 
 // Tool identifies the qwenlab build that wrote the report.
@@ -70,6 +98,10 @@ type Tool struct {
 type Scenario struct {
 	Name           string `json:"name"`
 	WorkflowSHA256 string `json:"workflow_sha256"`
+	// Workflow is the API-format graph as run (parameters applied, before each run's seed),
+	// so the run can be repeated (up-and-bench --rerun); its canonical form hashes to
+	// WorkflowSHA256.
+	Workflow json.RawMessage `json:"workflow,omitempty"`
 	// Params are the scenario's parameters (width, height, steps, ...), in JSON types.
 	Params map[string]any `json:"params"`
 }
@@ -290,6 +322,9 @@ type Run struct {
 	Recovered  bool    `json:"recovered,omitempty"`   // completion learnt from /history after a lost socket
 	LagFlagged bool    `json:"lag_flagged,omitempty"` // LagS is large enough to distort this run
 	StartedAtS float64 `json:"started_at_s"`
+	// ImageSHA256 holds the sha256 of the prompt's output images (fetched through /view after
+	// the run, in output-node order); empty when they were not fetched.
+	ImageSHA256 []string `json:"image_sha256,omitempty"`
 
 	// FinalState is where the prompt was left on the server, looked up before the report was
 	// written, when it differs from Status: "success", "error", "interrupted" (it ended after

@@ -175,6 +175,8 @@ const (
 	RunCold   RunKind = "cold"   // a cold start's first prompt
 	RunWarmup RunKind = "warmup" // a warm-up run, not counted
 	RunWarm   RunKind = "warm"   // a measured warm run
+	// RunDeterminism is a warm run's seed repeated by --check-determinism, not counted.
+	RunDeterminism RunKind = "determinism"
 )
 
 // TargetKind says what was benchmarked.
