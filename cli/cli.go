@@ -18,15 +18,17 @@ import (
 
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/lab"
+	"github.com/qwenlab/qwenlab/report"
 )
 
 // Exit codes.
 const (
-	ExitOK          = 0
-	ExitError       = 1
-	ExitUsage       = 2
-	ExitThreshold   = 3
-	ExitInterrupted = 130
+	ExitOK           = 0
+	ExitError        = 1
+	ExitUsage        = 2
+	ExitThreshold    = 3
+	ExitNothingValid = 4 // the run went through, but no measurement is valid
+	ExitInterrupted  = 130
 )
 
 // usageError is bad input on the command line: exit 2.
@@ -44,11 +46,17 @@ type env struct {
 	stdout, stderr io.Writer
 	display        atomic.Pointer[live.Display] // the progress display while a run shows one
 	flags          *pflag.FlagSet               // the last flag set newFlagSet made (for help)
+	secrets        []string
+	raw            *env // the writers before redaction
 }
 
 // startDisplay starts the progress display of a run on stderr.
 func (e *env) startDisplay(f *runFlags) *live.Display {
-	o := live.Detect(e.stderr, os.Environ())
+	raw := e.stderr // what the terminal is; the display writes through the redacting writer
+	if e.raw != nil {
+		raw = e.raw.stderr
+	}
+	o := live.Detect(raw, os.Environ())
 	if f.quiet {
 		o.Mode = live.Quiet
 	}
@@ -75,6 +83,22 @@ func (e *env) note(s string) {
 	fmt.Fprintln(e.stderr, s)
 }
 
+// redact adds secrets that must never be printed: from now on stdout and stderr (progress,
+// summary, errors, log tails) show them as <redacted>, and NAME=value with a secret's NAME
+// too (a container that prints its environment). Main calls it once with none.
+func (e *env) redact(secrets ...string) {
+	for _, s := range secrets {
+		if s != "" {
+			e.secrets = append(e.secrets, s)
+		}
+	}
+	if e.raw == nil {
+		e.raw = &env{stdout: e.stdout, stderr: e.stderr}
+	}
+	e.stdout = report.NewRedactWriter(e.raw.stdout, e.secrets)
+	e.stderr = report.NewRedactWriter(e.raw.stderr, e.secrets)
+}
+
 type command struct {
 	name, args, short string
 	run               func(ctx context.Context, e *env, args []string) error
@@ -99,7 +123,7 @@ func commands() []command {
 			{"the last two reports of a folder, e.g. two simulator runs", "qwenlab compare reports/"},
 			{"gate CI: exit 3 when warm e2e got significantly slower by over 5%", "qwenlab compare base.json new.json --threshold 'warm.e2e.median<+5%'"},
 		}},
-		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR]", "remove containers, networks and volumes qwenlab left behind", cleanup, []example{
+		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]", "remove what abandoned qwenlab runs left behind (containers, networks, volumes, placeholder model folders); live runs are left alone", cleanup, []example{
 			{"see what earlier runs left behind, remove nothing", "qwenlab cleanup --dry-run"},
 			{"remove what one run left", "qwenlab cleanup --run 3f2a9c01d4e5"},
 		}},
@@ -129,6 +153,7 @@ func commands() []command {
 // Main runs qwenlab with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	e.redact()
 	switch {
 	case len(args) == 0: // not asked for: stderr, and a usage error
 		topHelp(stderr)
@@ -167,7 +192,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	err := cmd.run(ctx, e, args[1:])
-	return exitCode(ctx, stderr, err)
+	return exitCode(ctx, e.stderr, err)
 }
 
 func exitCode(ctx context.Context, stderr io.Writer, err error) int {
@@ -186,11 +211,16 @@ func exitCode(ctx context.Context, stderr io.Writer, err error) int {
 		return ExitInterrupted
 	case errors.Is(err, errThreshold):
 		return ExitThreshold
+	case errors.Is(err, errNothingValid):
+		return ExitNothingValid
 	}
 	return ExitError
 }
 
-var errThreshold = errors.New("threshold")
+var (
+	errThreshold    = errors.New("threshold")
+	errNothingValid = errors.New("ran, but measured nothing valid")
+)
 
 // newFlagSet makes a GNU-style flag set whose errors become usage errors.
 func newFlagSet(e *env, name, args string) *pflag.FlagSet {

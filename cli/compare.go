@@ -59,7 +59,7 @@ func compareCmd(_ context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "compare", compareArgs)
 	f.register(fs)
 	group(fs, groupOutput, func() {
-		fs.StringVar(&f.format, "format", report.FormatText, "output: text | md (Markdown, for pull-request comments) | json")
+		fs.StringVar(&f.format, "format", report.FormatText, "output: text | md (Markdown, for pull-request comments) | json | html (one self-contained page, the reports side by side)")
 	})
 	values(fs, "format", report.CompareFormats()...)
 	fs.SetOutput(io.Discard)
@@ -69,7 +69,7 @@ func compareCmd(_ context.Context, e *env, args []string) error {
 		}
 		return usagef("compare: %v (see 'qwenlab compare --help')", err)
 	}
-	if err := oneOf("format", f.format, report.CompareFormats()...); err != nil {
+	if err := oneOf("format", f.format, append(report.CompareFormats(), "html")...); err != nil {
 		return err
 	}
 	opt, err := f.options()
@@ -84,7 +84,12 @@ func compareCmd(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := report.RenderCompare(e.stdout, res, f.format); err != nil {
+	if f.format == "html" {
+		err = report.RenderCompareHTML(e.stdout, res, named)
+	} else {
+		err = report.RenderCompare(e.stdout, res, f.format)
+	}
+	if err != nil {
 		return err
 	}
 	return thresholdErr(res)

@@ -176,7 +176,7 @@ Run 'qwenlab help COMMAND' for a command's flags and examples.
 Progress goes to stderr and the result to stdout, so
 'qwenlab up-and-bench --json | jq .' works as it is.
 Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed,
-130 interrupted.
+4 ran but measured nothing valid, 130 interrupted.
 `)
 }
 

@@ -5,8 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,7 +57,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	values(fs, "on-error", "stop", "continue")
 	files(fs, "workflow")
 	group(fs, groupOutput, func() {
-		fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (atomically)")
+		fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (a regular file is replaced atomically, a symlink's target too; a device or FIFO is streamed into; - is stdout)")
 		fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
 		fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
 		fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr: only the summary (or --json) and errors")
@@ -82,11 +87,7 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	}
 	s, err := scenarios.Lookup(f.scenario)
 	if err != nil {
-		var fe *scenarios.FileError
-		if errors.As(err, &fe) {
-			return err // a file's content: exit 1
-		}
-		return usagef("--scenario: %v", err)
+		return usagef("--scenario: %v", err) // an unknown name, or a file that is not a scenario
 	}
 	c.Scenario = s
 	c.Params = map[string]string{}
@@ -95,7 +96,22 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		if !ok || k == "" {
 			return usagef("--set %q: want NAME=VALUE, e.g. --set steps=20", kv)
 		}
-		c.Params[k] = v
+		nv, err := setValue(k, v)
+		if err != nil {
+			return err
+		}
+		if k == "seed" { // the base seed: every prompt gets its own from it
+			seed, _ := strconv.ParseUint(nv, 10, 64)
+			if fs.Changed("seed") && seed != c.Seed {
+				return usagef("--set seed=%s and --seed %d disagree: give the base seed once", v, c.Seed)
+			}
+			c.Seed = seed
+			continue
+		}
+		c.Params[k] = nv
+	}
+	if err := lab.CheckPlan(*c); err != nil {
+		return usagef("%v", err)
 	}
 	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
 		bud, err := lab.ParseBudget(b)
@@ -104,24 +120,60 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 		}
 		c.Budgets = append(c.Budgets, bud)
 	}
-	for _, o := range []struct{ flag, path string }{{"out", f.out}, {"html", f.html}} {
-		if o.path == "" {
-			continue
-		}
-		if st, err := os.Stat(o.path); err == nil && st.IsDir() {
-			return usagef("--%s %s: is a directory; give a file name", o.flag, o.path)
-		}
-		if _, err := os.Stat(filepath.Dir(o.path)); err != nil {
-			return usagef("--%s %s: folder %s does not exist", o.flag, o.path, filepath.Dir(o.path))
+	prompts := uint64(c.Runs) + uint64(c.Warmup) + 1000 // 1000: at most one first prompt per cold start
+	if c.Seed > math.MaxUint64-prompts {
+		return usagef("--seed %d: every prompt gets the next seed and they would pass 18446744073709551615; give a smaller base seed", c.Seed)
+	}
+	for _, o := range []struct{ flag, path string }{{"--out", f.out}, {"--html", f.html}} {
+		if o.path != "" && o.path != "-" {
+			if err := checkOutFile(o.flag, o.path); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// checkOutFile checks, before anything runs, that a file flag names a place a file can be
+// written: not a folder, in a folder that exists.
+func checkOutFile(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return usagef("%s %s: is a directory; give a file name", flag, path)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil {
+		return usagef("%s %s: folder %s does not exist", flag, path, dir)
+	} else if !st.IsDir() {
+		return usagef("%s %s: %s is not a folder", flag, path, dir)
+	}
+	return nil
+}
+
+// samePath reports whether a and b name the same file (through links too), or would.
+func samePath(a, b string) bool {
+	if ra, err := report.ResolveLink(a); err == nil {
+		a = ra
+	}
+	if rb, err := report.ResolveLink(b); err == nil {
+		b = rb
+	}
+	sa, erra := os.Stat(a)
+	sb, errb := os.Stat(b)
+	if erra == nil && errb == nil {
+		return os.SameFile(sa, sb)
+	}
+	aa, _ := filepath.Abs(a)
+	ab, _ := filepath.Abs(b)
+	return aa == ab
+}
+
 func upAndBench(ctx context.Context, e *env, args []string) error {
 	if file, rest, ok, err := rerunFlag(args); err != nil {
 		return err
-	} else if ok {
+	} else if ok && !slices.Contains(rest, "--help") && !slices.Contains(rest, "-h") {
 		return rerun(ctx, e, file, rest)
 	}
 	f := &runFlags{cfg: lab.Defaults()}
@@ -179,6 +231,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	e.redact(report.SecretValues(c.Env)...)
 	entries, err := matrixEntries(*images, c.SimProfile, c.GPUs)
 	if err != nil {
 		return err
@@ -192,6 +245,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := cf.apply(ctx, fs, c, e.stderr); err != nil {
 		return err
 	}
+	e.redact(report.SecretValues(c.Env)...) // the compose file's environment too
 	if len(entries) > 1 && c.Compose != nil {
 		return usagef("--compose with several --image: give one image (the compose file's or --image)")
 	}
@@ -213,6 +267,12 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	}
 	if err := f.validate(fs); err != nil {
 		return err
+	}
+	if err := checkOutFile("--save-logs", c.SaveLogs); err != nil {
+		return err
+	}
+	if c.SaveLogs != "" && f.out != "" && f.out != "-" && samePath(c.SaveLogs, f.out) {
+		return usagef("--save-logs %s and --out %s are the same file: the report would overwrite the logs; give two names", c.SaveLogs, f.out)
 	}
 	if err := nf.validate(fs, f, len(entries) > 1, len(c.Compare.Thresholds)); err != nil {
 		return err
@@ -280,8 +340,20 @@ func bench(ctx context.Context, e *env, args []string) error {
 	if c.URL == "" {
 		return usagef("bench: --url is required, e.g. --url http://127.0.0.1:8188")
 	}
-	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
-		return usagef("--url %q: want http://HOST:PORT", c.URL)
+	u, err := url.Parse(c.URL)
+	if err == nil && u.User != nil { // never shown, never stored: sent as basic auth only
+		pw, _ := u.User.Password()
+		e.redact(pw)
+	}
+	e.redact(report.SecretValues(c.Env)...)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--url %s: want http://HOST:PORT (or https://, with user:password@ for a proxy that asks for it)", redactedURL(c.URL, u))
+	}
+	auth := u.User
+	u.User = nil
+	c.URL = u.String()
+	if w := exposureWarning(u, auth != nil); w != "" {
+		fmt.Fprintln(e.stderr, "qwenlab: warning: "+w)
 	}
 	if err := f.validate(fs); err != nil {
 		return err
@@ -290,11 +362,50 @@ func bench(ctx context.Context, e *env, args []string) error {
 	c.ToolVersion = toolVersion()
 	d := e.startDisplay(f)
 	defer e.stopDisplay()
-	deps := lab.Deps{Dial: dialer(c, d), Progress: d.Event}
+	dial := dialer(c, d)
+	deps := lab.Deps{Dial: func(base string) (lab.Comfy, error) { return dial(withAuth(base, auth)) }, Progress: d.Event}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
 	return finish(e, f, rep, runErr)
+}
+
+// redactedURL shows a URL the user gave without its password.
+func redactedURL(raw string, u *url.URL) string {
+	if u != nil {
+		return u.Redacted()
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "…" + raw[i:]
+	}
+	return raw
+}
+
+// withAuth puts the user information of --url back into the base URL qwenlab dials; the
+// client sends it as basic auth and keeps it out of everything it shows.
+func withAuth(base string, auth *url.Userinfo) string {
+	u, err := url.Parse(base)
+	if err != nil || auth == nil || u.User != nil {
+		return base
+	}
+	u.User = auth
+	return u.String()
+}
+
+// exposureWarning says what a --url off this host exposes: ComfyUI has no authentication of
+// its own, and basic auth over plain http crosses the network in clear.
+func exposureWarning(u *url.URL, auth bool) string {
+	host := u.Hostname()
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		return ""
+	}
+	switch {
+	case auth && u.Scheme == "http":
+		return fmt.Sprintf("--url %s is not on this host and uses plain http: the password and every prompt cross the network unencrypted; use https", u.Redacted())
+	case auth:
+		return ""
+	}
+	return fmt.Sprintf("--url %s is not on this host: ComfyUI has no authentication, so anyone who can reach it can use it (and disturb the benchmark)", u.Redacted())
 }
 
 func dialer(c *lab.Config, d *live.Display) func(string) (lab.Comfy, error) {
@@ -328,10 +439,25 @@ func attachGPU(deps *lab.Deps) func() {
 func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	var werr error
 	written := ""
-	if f.out != "" && rep != nil {
-		if werr = report.Write(f.out, rep); werr == nil {
-			written = f.out
-			e.note("qwenlab: report written to " + f.out)
+	summary := e.stdout
+	if f.out == "-" { // the report is the result on stdout; the summary moves to stderr
+		summary = e.stderr
+	}
+	if rep != nil {
+		switch f.out {
+		case "":
+		case "-":
+			b, err := report.Marshal(rep)
+			if err == nil {
+				_, err = e.stdout.Write(b)
+			}
+			werr = err
+		default:
+			where, err := report.WriteTo(f.out, rep)
+			if werr = err; werr == nil {
+				written = where
+				e.note("qwenlab: report written to " + where)
+			}
 		}
 	}
 	if f.html != "" && rep != nil {
@@ -347,16 +473,22 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 		fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
 	}
 	if rep != nil {
-		if f.json {
+		if f.json && f.out != "-" {
 			if b, err := report.Marshal(rep); err == nil {
 				e.stdout.Write(b)
 			}
 		} else {
-			renderRun(e, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
+			renderRun(summary, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
 		return errors.Join(fmt.Errorf("%w: %w", errThreshold, runErr), werr)
+	}
+	if runErr == nil && werr == nil && nothingValid(rep) {
+		if rep.Warm != nil {
+			return fmt.Errorf("%w: 0 of %d warm runs are valid (see the warnings above and the report's warm.runs[].invalid)", errNothingValid, len(rep.Warm.Runs))
+		}
+		return fmt.Errorf("%w: no image has a valid warm run (see the warnings above and each section's warm.runs[].invalid)", errNothingValid)
 	}
 	if runErr == nil && werr == nil && rep != nil {
 		for _, res := range []*report.CompareResult{rep.Comparison, rep.Baseline} {
@@ -368,43 +500,95 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	return errors.Join(runErr, werr)
 }
 
+// setValue checks and normalises one --set value: the sizes and counts are whole numbers, the
+// seed a 64-bit unsigned one, other numbers finite and written as JSON writes them (".5" is
+// 0.5, "+20" is 20), so every value can be sent to ComfyUI and recorded in the report. Texts
+// (prompt, negative and values that are not numbers) pass unchanged.
+func setValue(name, v string) (string, error) {
+	switch name {
+	case "prompt", "negative":
+		return v, nil
+	case "width", "height", "steps":
+		n, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 31)
+		if err != nil || n == 0 {
+			return "", usagef("--set %s=%s: want a whole number of at least 1, e.g. --set %s=512", name, v, name)
+		}
+		return strconv.FormatUint(n, 10), nil
+	case "seed":
+		n, err := strconv.ParseUint(strings.TrimPrefix(v, "+"), 10, 64)
+		if err != nil {
+			return "", usagef("--set seed=%s: want a whole number from 0 to 18446744073709551615", v)
+		}
+		return strconv.FormatUint(n, 10), nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	looksNumeric := err == nil || errors.Is(err, strconv.ErrRange)
+	if !looksNumeric {
+		if name == "cfg" {
+			return "", usagef("--set cfg=%s: want a number, e.g. --set cfg=2.5", v)
+		}
+		return v, nil // a text input of a scenario file's own parameter
+	}
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(v, "_xXpP") {
+		return "", usagef("--set %s=%s: want a finite decimal number, e.g. --set %s=2.5", name, v, name)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), nil
+}
+
 // renderRun prints a run's summary; for a matrix, each image's and then the comparison
 // with the first image.
-func renderRun(e *env, rep *report.Report, o report.SummaryOptions) {
+func renderRun(w io.Writer, rep *report.Report, o report.SummaryOptions) {
 	path := o.ReportPath
 	o.ReportPath = "" // said last, after everything else
 	defer func() {
 		for _, s := range append([]report.Section{{Label: "", Report: rep}}, rep.Sections...) {
 			if d := s.Report.Determinism; d != nil && (s.Label != "" || len(rep.Sections) == 0) {
-				fmt.Fprintf(e.stdout, "Determinism%s: %s\n", strings.TrimSuffix(" ("+s.Label+")", " ()"), d.Note)
+				fmt.Fprintf(w, "Determinism%s: %s\n", strings.TrimSuffix(" ("+s.Label+")", " ()"), d.Note)
 			}
 		}
 		if rep.Baseline != nil {
-			fmt.Fprintln(e.stdout, "\n=== comparison with the baseline ===")
-			report.RenderCompare(e.stdout, rep.Baseline, report.FormatText)
+			fmt.Fprintln(w, "\n=== comparison with the baseline ===")
+			report.RenderCompare(w, rep.Baseline, report.FormatText)
 		}
 		if path != "" {
-			fmt.Fprintf(e.stdout, "\nReport: %s\n", path)
+			fmt.Fprintf(w, "\nReport: %s\n", path)
 		}
 	}()
 	if len(rep.Sections) == 0 {
-		report.RenderSummaryWith(e.stdout, rep, o)
+		report.RenderSummaryWith(w, rep, o)
 		return
 	}
 	for _, s := range rep.Sections {
-		fmt.Fprintf(e.stdout, "=== %s ===\n", s.Label)
-		report.RenderSummaryWith(e.stdout, s.Report, o)
-		fmt.Fprintln(e.stdout)
+		fmt.Fprintf(w, "=== %s ===\n", s.Label)
+		report.RenderSummaryWith(w, s.Report, o)
+		fmt.Fprintln(w)
 	}
 	if rep.Comparison != nil {
-		fmt.Fprintln(e.stdout, "=== comparison with the first image ===")
-		report.RenderCompare(e.stdout, rep.Comparison, report.FormatText)
+		fmt.Fprintln(w, "=== comparison with the first image ===")
+		report.RenderCompare(w, rep.Comparison, report.FormatText)
 	}
-	for _, w := range rep.Warnings {
-		if strings.HasPrefix(w, "no comparison") {
-			fmt.Fprintf(e.stdout, "warning: %s\n", w)
+	for _, warn := range rep.Warnings {
+		if strings.HasPrefix(warn, "no comparison") {
+			fmt.Fprintf(w, "warning: %s\n", warn)
 		}
 	}
+}
+
+// nothingValid reports whether a run that went through measured nothing valid: its warm
+// runs (every matrix entry's) were all invalid.
+func nothingValid(rep *report.Report) bool {
+	if rep == nil {
+		return false
+	}
+	if len(rep.Sections) > 0 {
+		for _, s := range rep.Sections {
+			if !nothingValid(s.Report) {
+				return false
+			}
+		}
+		return true
+	}
+	return rep.Warm != nil && rep.Warm.Summary.N == 0
 }
 
 // matrixEntries reads the --image flags: an image reference, "sim" (the built-in simulator

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,6 +106,7 @@ func TestScripts(t *testing.T) {
 			"jsonq":     cmdJSONQ,
 			"freeport":  cmdFreePort,
 			"holdport":  cmdHoldPort,
+			"authproxy": cmdAuthProxy,
 			"runid":     cmdRunID,
 			"waitrun":   cmdWaitRun,
 			"leftovers": cmdLeftovers,
@@ -316,6 +320,42 @@ func cmdHoldPort(ts *testscript.TestScript, neg bool, args []string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
 	ts.Defer(func() { ln.Close() })
+	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+}
+
+// cmdAuthProxy: authproxy VAR TARGET USER:PASSWORD serves, until the script ends, a reverse
+// proxy to TARGET (a base URL) on a free 127.0.0.1 port that asks for HTTP basic
+// authentication on every request, the WebSocket handshake included, as the proxies people
+// put in front of ComfyUI do; $VAR is set to its port. Refused requests are counted in
+// $WORK/authproxy.refused.
+func cmdAuthProxy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: authproxy VAR TARGET USER:PASSWORD")
+	}
+	target, err := url.Parse(args[1])
+	ts.Check(err)
+	user, pw, _ := strings.Cut(args[2], ":")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	refused := 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pw {
+			mu.Lock()
+			refused++
+			os.WriteFile(ts.MkAbs("authproxy.refused"), []byte(strconv.Itoa(refused)+"\n"), 0o644)
+			mu.Unlock()
+			w.Header().Set("WWW-Authenticate", `Basic realm="comfyui"`)
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		r.Header.Del("Authorization")
+		proxy.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	ts.Defer(func() { srv.Close() })
 	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 }
 

@@ -1,26 +1,33 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/lab"
+	"github.com/qwenlab/qwenlab/liveness"
 	"github.com/qwenlab/qwenlab/scenarios"
 )
 
 func cleanup(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "cleanup", "[--dry-run] [--run ID] [--older-than DUR]")
+	fs := newFlagSet(e, "cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]")
 	dry := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
 	runID := fs.String("run", "", "only resources of this run ID")
 	older := fs.Duration("older-than", 0, "only resources created more than DUR ago (e.g. 24h)")
+	force := fs.Bool("force", false, "also remove what runs that are still going use (their qwenlab process is alive, or on another host)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -36,11 +43,32 @@ func cleanup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list qwenlab resources: %w", err)
 	}
+	// A run is live while the qwenlab process that made any of its resources runs.
+	state := map[string]liveness.State{}
+	for _, r := range res {
+		st := liveness.Dead
+		if r.Owner != "" {
+			st = liveness.Check(r.Owner)
+		}
+		if cur, ok := state[r.RunID]; !ok || st == liveness.Alive || (st == liveness.Unknown && cur == liveness.Dead) {
+			state[r.RunID] = st
+		}
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	n := 0
+	n, young, live := 0, 0, 0
+	kept := map[string]bool{} // runs with a container left in place
 	var errs []error
 	for _, r := range res {
 		if *older > 0 && !r.Created.IsZero() && time.Since(r.Created) < *older {
+			young++
+			kept[r.RunID] = true
+			continue
+		}
+		name := cmp.Or(r.Name, r.ID)
+		if st := state[r.RunID]; st != liveness.Dead && !*force {
+			live++
+			kept[r.RunID] = true
+			fmt.Fprintf(tw, "left alone\t%s\t%s\trun %s\t%s\n", r.Kind, name, r.RunID, ownerNote(st, r.Owner))
 			continue
 		}
 		n++
@@ -49,20 +77,93 @@ func cleanup(ctx context.Context, e *env, args []string) error {
 			action = "removed"
 			if err := dc.RemoveResource(ctx, r); err != nil {
 				action = "FAILED"
+				kept[r.RunID] = true
 				errs = append(errs, fmt.Errorf("remove %s %s: %w", r.Kind, r.ID, err))
 			}
 		}
-		name := r.Name
-		if name == "" {
-			name = r.ID
+		fmt.Fprintf(tw, "%s\t%s\t%s\trun %s\t%s (%s)\n", action, r.Kind, name, r.RunID, r.State, state[r.RunID])
+	}
+	for _, d := range modelDirs(*runID) {
+		if kept[d.runID] || (*older > 0 && time.Since(d.mod) < *older) {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\trun %s\t%s\n", action, r.Kind, name, r.RunID, r.State)
+		if d.state != liveness.Dead && !*force {
+			live++
+			fmt.Fprintf(tw, "left alone\tfolder\t%s\trun %s\t%s\n", d.path, d.runID, ownerNote(d.state, d.owner))
+			continue
+		}
+		n++
+		action := "would remove"
+		if !*dry {
+			action = "removed"
+			if err := os.RemoveAll(d.path); err != nil {
+				action = "FAILED"
+				errs = append(errs, fmt.Errorf("remove %s: %w", d.path, err))
+			}
+		}
+		fmt.Fprintf(tw, "%s\tfolder\t%s\trun %s\tplaceholder models (%s)\n", action, d.path, d.runID, d.state)
 	}
 	tw.Flush()
 	if n == 0 {
-		fmt.Fprintln(e.stdout, "nothing to clean up: no containers, networks or volumes labelled "+docker.LabelRun)
+		msg := "nothing to clean up"
+		switch {
+		case young > 0 && live > 0:
+			msg += fmt.Sprintf(": %d resource(s) younger than %s and %d of live runs left alone", young, *older, live)
+		case young > 0:
+			msg += fmt.Sprintf(": %d resource(s) labelled %s are younger than %s", young, docker.LabelRun, *older)
+		case live > 0:
+			msg += fmt.Sprintf(": %d resource(s) belong to runs that are still going (--force removes them)", live)
+		default:
+			msg += ": no containers, networks or volumes labelled " + docker.LabelRun
+		}
+		fmt.Fprintln(e.stdout, msg)
+	} else if live > 0 {
+		fmt.Fprintf(e.stdout, "%d resource(s) of runs that are still going were left alone (--force removes them)\n", live)
 	}
 	return errors.Join(errs...)
+}
+
+// ownerNote says why a run's resource was left alone.
+func ownerNote(st liveness.State, owner string) string {
+	f := strings.Fields(owner)
+	if st == liveness.Alive && len(f) == 3 {
+		return fmt.Sprintf("live: its qwenlab (pid %s) is still running", f[1])
+	}
+	if len(f) == 3 {
+		return fmt.Sprintf("made by a qwenlab on host %s: cannot tell whether it still runs", f[0])
+	}
+	return "owner unknown"
+}
+
+// modelDir is a placeholder models folder a simulator run made in the temporary folder.
+type modelDir struct {
+	path, runID, owner string
+	state              liveness.State
+	mod                time.Time
+}
+
+// modelDirs finds the placeholder models folders of runID (every run's when ""): the ones a
+// run killed before its own cleanup left behind, and those of --keep runs.
+func modelDirs(runID string) []modelDir {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), lab.ModelsDirPrefix+"*"))
+	var out []modelDir
+	for _, p := range matches {
+		st, err := os.Lstat(p)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(p), lab.ModelsDirPrefix), "-")
+		if runID != "" && id != runID {
+			continue
+		}
+		d := modelDir{path: p, runID: id, state: liveness.Dead, mod: st.ModTime()}
+		if b, err := os.ReadFile(filepath.Join(p, lab.OwnerFile)); err == nil {
+			d.owner = strings.TrimSpace(string(b))
+			d.state = liveness.Check(d.owner)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func sim(ctx context.Context, e *env, args []string) error {

@@ -61,7 +61,8 @@ const (
 // Client talks to one ComfyUI server. Its methods are safe for concurrent use; prompts run
 // one at a time over one WebSocket, kept open across runs.
 type Client struct {
-	base      *url.URL
+	base      *url.URL      // without userinfo: it is shown and stored
+	auth      *url.Userinfo // user:password of the URL, sent as basic auth on HTTP and /ws
 	http      *http.Client
 	clientID  string
 	progress  func(Progress)
@@ -79,7 +80,9 @@ type Client struct {
 }
 
 // NewClient returns a client for the server at baseURL (http://host:port, optionally with a
-// path prefix). It does not connect.
+// path prefix). It does not connect. User information in the URL (http://user:pw@host, as a
+// reverse proxy in front of ComfyUI asks for) is sent as HTTP basic authentication on every
+// request and on the WebSocket handshake, and kept out of [Client.URL].
 func NewClient(baseURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil {
@@ -93,7 +96,9 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
-	c := &Client{base: u, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout,
+	auth := u.User
+	u.User = nil
+	c := &Client{base: u, auth: auth, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout,
 		queue: opts.QueueTimeout, intrWait: opts.InterruptWait, notify: opts.Notify, readLimit: opts.ReadLimit, progress: opts.Progress}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
@@ -130,6 +135,16 @@ func defaultHTTPClient() *http.Client {
 	}}
 }
 
+// authorize adds the URL's user information to h as basic authentication.
+func (c *Client) authorize(h http.Header) {
+	if c.auth == nil {
+		return
+	}
+	pw, _ := c.auth.Password()
+	r := http.Request{Header: h}
+	r.SetBasicAuth(c.auth.Username(), pw)
+}
+
 // ClientID is the id this client sends as client_id and on /ws.
 func (c *Client) ClientID() string { return c.clientID }
 
@@ -163,6 +178,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -194,6 +210,7 @@ func (c *Client) Ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("probe /system_stats: %w", err)
 	}
+	c.authorize(req.Header)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("probe /system_stats: %w", err)

@@ -61,7 +61,9 @@ func (c *Client) dial(ctx context.Context) (*wsConn, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	conn, resp, err := d.DialContext(ctx, u.String(), nil)
+	h := http.Header{}
+	c.authorize(h)
+	conn, resp, err := d.DialContext(ctx, u.String(), h)
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()

@@ -124,6 +124,7 @@ type faults struct {
 	crashStep, hangStep, dropWSStep int
 	memoryStep                      int // allocate host memory without bound from this step on
 	oomNode                         string
+	printEnv                        bool
 	slowNodes                       map[string]time.Duration // node id → time it works without progress before its own work
 	failStartup                     bool
 	thrashStartup                   bool // fill the memory limit and churn it, silently, before the first log line
@@ -169,6 +170,8 @@ func parseFaults(list []string) (faults, error) {
 			f.slowNodes[id] = d
 		case "fail-startup":
 			f.failStartup = true
+		case "print-env":
+			f.printEnv = true
 		case "thrash-at-startup":
 			f.thrashStartup = true
 		case "slow-startup":
@@ -223,7 +226,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&cfg.PostPromptStall, "post-prompt-stall", 0, "after a prompt, hold its remaining WebSocket messages this long (gc.collect)")
 	fs.DurationVar(&cfg.StallEvery, "stall-every", 10*time.Second, "at most one post-prompt stall per this interval")
 	fs.DurationVar(&cfg.StartupStall, "startup-stall", 0, "a quiet gap in the startup log")
-	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, slow-node=ID:DUR (node ID works DUR without progress messages, so an interrupt takes effect only at the next node, like a big ImageBlur), thrash-at-startup (before the first log line, fill the container's memory limit to 97 % and keep churning it without a word), exhaust-memory-at-step=K (allocate host RAM until the kernel's OOM killer ends the process: run it only under a memory limit), fail-startup, slow-startup=DUR")
+	fs.StringArrayVar(&cfg.Faults, "fault", nil, "fault mode (repeatable): crash-at-step=K, oom-at-node=ID, hang-at-step=K, drop-ws-at-step=K, slow-node=ID:DUR (node ID works DUR without progress messages, so an interrupt takes effect only at the next node, like a big ImageBlur), thrash-at-startup (before the first log line, fill the container's memory limit to 97 % and keep churning it without a word), exhaust-memory-at-step=K (allocate host RAM until the kernel's OOM killer ends the process: run it only under a memory limit), fail-startup, print-env (print the environment at startup, as some entrypoint scripts do), slow-startup=DUR")
 	fs.StringArrayVar(&cfg.CustomNodeImportFailures, "custom-node-import-failure", nil, "log an IMPORT FAILED line for this custom node (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -319,6 +322,11 @@ func run(ctx context.Context, cfg Config, f faults, stdout io.Writer) error {
 		say("ComfyUI frontend version: 1.27.10")
 	}
 	say("[Prompt Server] web root: /usr/local/lib/python3.12/dist-packages/comfyui_frontend_package/static")
+	if f.printEnv { // as entrypoint scripts that run `env` do
+		for _, kv := range os.Environ() {
+			say("%s", kv)
+		}
+	}
 	if f.failStartup {
 		say("")
 		say("********** ERROR ***********")

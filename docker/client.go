@@ -16,6 +16,10 @@ import (
 // creates carries, with the run id as its value.
 const LabelRun = "qwenlab.run"
 
+// LabelOwner names the qwenlab process that made a resource (see package liveness), so
+// `qwenlab cleanup` can tell a live run from an abandoned one.
+const LabelOwner = "qwenlab.owner"
+
 // LabelSim marks the simulator image built by [Client.SimImage].
 const LabelSim = "qwenlab.sim"
 
@@ -24,6 +28,10 @@ type Client struct {
 	cli        *client.Client
 	apiVersion string // the daemon's API version, from the ping
 	simRepo    string // SimRepo unless a test isolates its images
+	// simGrace is how long a simulator image stays after it was built or last reused, even
+	// when nothing uses it: another qwenlab may be between building it and creating its
+	// container (0: the default, an hour).
+	simGrace time.Duration
 }
 
 // New connects to the daemon named by the environment (DOCKER_HOST and

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +100,18 @@ func removeRepo(t testing.TB, c *Client, repo string) {
 	}
 }
 
+// startSleeper creates (does not start) a container of image: enough for the engine to
+// refuse removing the image. The caller removes it; cleanup removes it if the test fails.
+func startSleeper(t *testing.T, c *Client, image, runID string) string {
+	t.Helper()
+	id, err := c.Create(context.Background(), Spec{Name: "qwenlab-" + runID + "-user", Image: image, Labels: map[string]string{LabelRun: runID}, ContainerPort: SimPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Remove(context.Background(), id) })
+	return id
+}
+
 // startTest creates and starts a container of image, removed at cleanup.
 func startTest(t *testing.T, c *Client, s Spec) (string, State) {
 	t.Helper()
@@ -188,7 +201,8 @@ func TestIntegration(t *testing.T) {
 		if err != nil || again != ref || strings.Contains(out.String(), "building") {
 			t.Errorf("second SimImage = %q, %v, output %q; want %q reused", again, err, out.String(), ref)
 		}
-		// A new build (from another executable) removes the older tag.
+		// A new build (from another executable) leaves the other build's fresh image alone:
+		// another qwenlab may be about to create its container from it (issue 10, item 4).
 		dir := t.TempDir()
 		static := buildStatic(t, dir)
 		newRef, err := c.SimImage(ctx, static, &out)
@@ -198,17 +212,78 @@ func TestIntegration(t *testing.T) {
 		if newRef == ref {
 			t.Fatalf("static image has the same tag %s", ref)
 		}
-		if _, err := c.ImageInspect(ctx, ref); !errors.Is(err, ErrImageNotFound) {
-			t.Errorf("old tag %s after a new build: %v, want removed", ref, err)
+		if _, err := c.ImageInspect(ctx, ref); err != nil {
+			t.Errorf("fresh tag %s after another build: %v, want it kept", ref, err)
 		}
-		// Put the test image back for the other subtests (cheap: its layers
-		// are gone, so this rebuilds).
+		// Once past the grace period and unused, an old image is pruned by the next build;
+		// one a container uses is kept whatever its age.
+		cont := startSleeper(t, c, ref, runID)
+		c.simGrace = time.Nanosecond
+		defer func() { c.simGrace = 0 }()
+		rebuilt, err := c.SimImage(ctx, exe, &out) // reuses ref, prunes the static one
+		if err != nil || rebuilt != ref {
+			t.Fatalf("SimImage = %q, %v, want %q", rebuilt, err, ref)
+		}
+		if _, err := c.ImageInspect(ctx, newRef); !errors.Is(err, ErrImageNotFound) {
+			t.Errorf("old unused tag %s after a build past the grace period: %v, want removed", newRef, err)
+		}
+		again2, err := c.SimImage(ctx, static, &out)
+		if err != nil || again2 != newRef {
+			t.Fatalf("SimImage(static) = %q, %v", again2, err)
+		}
+		if _, err := c.ImageInspect(ctx, ref); err != nil {
+			t.Errorf("tag %s in use by container %s was removed: %v", ref, cont, err)
+		}
+		if err := c.Remove(ctx, cont); err != nil {
+			t.Fatal(err)
+		}
+		c.simGrace = 0
+		// Put the test image back as the only one for the other subtests.
 		ref2, err := c.SimImage(ctx, exe, &out)
 		if err != nil || ref2 != ref {
 			t.Fatalf("rebuild = %q, %v, want %q", ref2, err, ref)
 		}
-		if _, err := c.ImageInspect(ctx, newRef); !errors.Is(err, ErrImageNotFound) {
-			t.Errorf("static tag %s still present after rebuild: %v", newRef, err)
+	})
+
+	t.Run("SimImageConcurrent", func(t *testing.T) {
+		// Two builds of one tag and two of another at once (as two qwenlab processes would):
+		// every call gets an image that exists afterwards, and no simulator image is left
+		// dangling.
+		dir := t.TempDir()
+		exe, _ := os.Executable()
+		other := filepath.Join(dir, "qwenlab-other")
+		data, err := os.ReadFile(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(other, append(data, 0), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		refs := make([]string, 4)
+		errs := make([]error, 4)
+		for i, x := range []string{other, other, exe, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				refs[i], errs[i] = c.SimImage(ctx, x, io.Discard)
+			}()
+		}
+		wg.Wait()
+		for i := range refs {
+			if errs[i] != nil {
+				t.Fatalf("build %d: %v", i, errs[i])
+			}
+			if _, err := c.ImageInspect(ctx, refs[i]); err != nil {
+				t.Errorf("build %d: %s missing afterwards: %v", i, refs[i], err)
+			}
+		}
+		dangling, err := c.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true").Add("label", LabelSim+"=1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(dangling.Items) > 0 {
+			t.Errorf("%d dangling simulator image(s) left", len(dangling.Items))
 		}
 	})
 

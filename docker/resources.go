@@ -18,6 +18,7 @@ type Resource struct {
 	ID      string // volumes: the name
 	Name    string
 	RunID   string // the LabelRun value
+	Owner   string // the LabelOwner value: the process that made it ("" before qwenlab labelled owners)
 	Image   string // containers only
 	State   string // containers only: running, exited, …
 	Created time.Time
@@ -41,7 +42,7 @@ func (c *Client) ListLabelled(ctx context.Context, runID string) ([]Resource, er
 		if len(s.Names) > 0 {
 			name = strings.TrimPrefix(s.Names[0], "/")
 		}
-		out = append(out, Resource{Kind: "container", ID: s.ID, Name: name, RunID: s.Labels[LabelRun],
+		out = append(out, Resource{Kind: "container", ID: s.ID, Name: name, RunID: s.Labels[LabelRun], Owner: s.Labels[LabelOwner],
 			Image: s.Image, State: string(s.State), Created: time.Unix(s.Created, 0).UTC()})
 	}
 	ns, err := c.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
@@ -49,14 +50,14 @@ func (c *Client) ListLabelled(ctx context.Context, runID string) ([]Resource, er
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns.Items {
-		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, RunID: n.Labels[LabelRun], Created: n.Created})
+		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, RunID: n.Labels[LabelRun], Owner: n.Labels[LabelOwner], Created: n.Created})
 	}
 	vs, err := c.cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
 	for _, v := range vs.Items {
-		out = append(out, Resource{Kind: "volume", ID: v.Name, Name: v.Name, RunID: v.Labels[LabelRun], Created: parseEngineTime(v.CreatedAt)})
+		out = append(out, Resource{Kind: "volume", ID: v.Name, Name: v.Name, RunID: v.Labels[LabelRun], Owner: v.Labels[LabelOwner], Created: parseEngineTime(v.CreatedAt)})
 	}
 	// Containers first: networks and volumes can only go once they are gone.
 	rank := map[string]int{"container": 0, "network": 1, "volume": 2}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -41,8 +42,9 @@ LABEL qwenlab.sim=1
 // The image is FROM scratch: no base image, no registry. A dynamically
 // linked exe brings its interpreter and shared libraries, copied from this
 // host at the same paths. Build output goes to progress (may be nil).
-// After a new image is built, older qwenlab-sim tags are removed unless a
-// container uses them.
+// Builds on one host take turns (a lock file in the temporary folder), and
+// afterwards older simulator images are removed only when no container uses
+// them and none was built or reused within the last hour (see removeOldSims).
 func (c *Client) SimImage(ctx context.Context, exe string, progress io.Writer) (string, error) {
 	return c.SimImageIn(ctx, cmp.Or(c.simRepo, SimRepo), exe, progress)
 }
@@ -64,7 +66,17 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	}
 	sum := sha256.Sum256(tarball)
 	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
+	// One build at a time on this host: two qwenlab processes building the same tag at once
+	// would leave the loser's image dangling, and a prune could race a build.
+	if unlock, err := lockFile(filepath.Join(os.TempDir(), "qwenlab-sim-build.lock")); err == nil {
+		defer unlock()
+	} else { // e.g. another user's lock file: build anyway; the tag check below still holds
+		fmt.Fprintf(progress, "building without the build lock: %v\n", err)
+	}
 	if _, err := c.cli.ImageInspect(ctx, ref); err == nil {
+		// Reused: tag it again so its last-tag time says it is in use (see removeOldSims).
+		_, _ = c.cli.ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: ref})
+		c.removeOldSims(ctx, repo, ref, progress)
 		return ref, nil
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("sim image: inspect %s: %w", ref, err)
@@ -102,9 +114,14 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	return ref, nil
 }
 
-// removeOldSims untags every image of repo but keep. A tag a container
-// still uses cannot be removed; it is left alone.
+// removeOldSims removes the simulator images of repo other than keep that nothing needs
+// any more: no container uses them (the engine refuses to remove those; qwenlab never
+// forces) and they were built or last reused longer than the grace period ago, since another
+// qwenlab — another build of it, on this host or another — may have just built or picked one
+// and not yet created its container. Dangling simulator images (a tag taken over by a
+// newer build of the same tag) go too, when unused.
 func (c *Client) removeOldSims(ctx context.Context, repo, keep string, progress io.Writer) {
+	grace := cmp.Or(c.simGrace, time.Hour)
 	list, err := c.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", repo)})
 	if err != nil {
 		fmt.Fprintf(progress, "list old simulator images: %v\n", err)
@@ -115,8 +132,11 @@ func (c *Client) removeOldSims(ctx context.Context, repo, keep string, progress 
 			if !strings.HasPrefix(tag, repo+":") || tag == keep {
 				continue
 			}
+			if fresh, err := c.usedWithin(ctx, tag, grace); err != nil || fresh {
+				continue
+			}
 			if _, err := c.cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
-				if !cerrdefs.IsNotFound(err) {
+				if !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 					fmt.Fprintf(progress, "kept old simulator image %s: %v\n", tag, err)
 				}
 				continue
@@ -124,6 +144,26 @@ func (c *Client) removeOldSims(ctx context.Context, repo, keep string, progress 
 			fmt.Fprintf(progress, "removed old simulator image %s\n", tag)
 		}
 	}
+	dangling, err := c.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true").Add("label", LabelSim+"=1")})
+	if err != nil {
+		return
+	}
+	for _, im := range dangling.Items {
+		_, _ = c.cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{PruneChildren: true}) // refused while used: fine
+	}
+}
+
+// usedWithin reports whether the image ref was built or (re)tagged within d.
+func (c *Client) usedWithin(ctx context.Context, ref string, d time.Duration) (bool, error) {
+	im, err := c.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	last := im.Metadata.LastTagTime
+	if created, err := time.Parse(time.RFC3339Nano, im.Created); err == nil && created.After(last) {
+		last = created
+	}
+	return time.Since(last) < d, nil
 }
 
 // simContext builds the image's build context: a Dockerfile and rootfs/

@@ -486,8 +486,8 @@ func TestSamplerScenario(t *testing.T) {
 		if n, err := s.Err(); n != 0 {
 			t.Fatalf("%d sampling errors, last %v", n, err)
 		}
-		if len(got) != 401 {
-			t.Fatalf("got %d samples in 40 s at 10 Hz, want 401", len(got))
+		if len(got) != 402 {
+			t.Fatalf("got %d samples in 40 s at 10 Hz, want 401 and the last one at the end", len(got))
 		}
 		at := func(d time.Duration) time.Time { return t0.Add(d) }
 
@@ -511,7 +511,7 @@ func TestSamplerScenario(t *testing.T) {
 		}
 
 		all := Summarize(got, time.Time{}, time.Time{})
-		wantJ := float64(energyMJ(true, 40*time.Second)-energyMJ(true, 0)) / 1000
+		wantJ := float64(energyMJ(true, got[len(got)-1].T.Sub(t0))-energyMJ(true, 0)) / 1000 // to the last round, at Stop
 		if all.EnergySource != EnergyCounter || math.Abs(all.EnergyJ-wantJ) > 1e-6 {
 			t.Errorf("energy over the run = %v J (%s), want %v J from the counter", all.EnergyJ, all.EnergySource, wantJ)
 		}

@@ -25,7 +25,8 @@ const DefaultEnergyGap = 2 * time.Second
 // first halving, about 450 KB per device.
 const DefaultMaxTicks = 4096
 
-// Sampler samples in its own goroutine until its context ends or [Sampler.Stop].
+// Sampler samples in its own goroutine until its context ends or [Sampler.Stop], and once
+// more then.
 //
 // Note: memory is bounded by decimation, not by a ring, so that a long run keeps its
 // cold start. When maxTicks ticks are stored, neighbouring ticks are merged pairwise
@@ -57,16 +58,48 @@ type slot struct {
 	w int
 }
 
+// StartSampler starts a sampler that calls sample every interval (and once at once) in its
+// own goroutine, keeping at most maxTicks rounds ([DefaultMaxTicks] when maxTicks ≤ 0).
+// sample is any source of readings: a [Monitor]'s Sample, or a caller's own adapter.
+func StartSampler(ctx context.Context, interval time.Duration, maxTicks int, sample func() ([]Sample, error)) *Sampler {
+	return newSampler(ctx, interval, maxTicks, sample)
+}
+
+// NewSampler returns a sampler without a goroutine, fed by [Sampler.Add]: for a caller with
+// a clock of its own (a replay, a simulation). It keeps at most maxTicks rounds
+// ([DefaultMaxTicks] when maxTicks ≤ 0).
+func NewSampler(maxTicks int) *Sampler {
+	s := bareSampler(maxTicks)
+	s.cancel = func() {}
+	close(s.done)
+	return s
+}
+
+func bareSampler(maxTicks int) *Sampler {
+	if maxTicks <= 0 {
+		maxTicks = DefaultMaxTicks
+	}
+	if maxTicks < 2 {
+		maxTicks = 2
+	}
+	return &Sampler{done: make(chan struct{}), stride: 1, maxTicks: maxTicks}
+}
+
 // newSampler starts a sampler that calls sample every interval (and once at once).
 func newSampler(ctx context.Context, interval time.Duration, maxTicks int, sample func() ([]Sample, error)) *Sampler {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	if maxTicks < 2 {
-		maxTicks = 2
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Sampler{cancel: cancel, done: make(chan struct{}), stride: 1, maxTicks: maxTicks}
+	s := bareSampler(maxTicks)
+	s.cancel = cancel
+	if ctx.Err() != nil {
+		close(s.done)
+		return s
+	}
+	// The first round is taken before the sampler is returned: the caller's next step is
+	// already observed.
+	s.Add(sample())
 	go s.run(ctx, interval, sample)
 	return s
 }
@@ -76,21 +109,21 @@ func (s *Sampler) run(ctx context.Context, interval time.Duration, sample func()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if ctx.Err() != nil {
-			return
-		}
-		got, err := sample()
-		s.add(got, err)
 		select {
 		case <-ctx.Done():
+			// One last round: the end state, which a run shorter than an interval would
+			// otherwise never show.
+			s.Add(sample())
 			return
 		case <-t.C:
+			s.Add(sample())
 		}
 	}
 }
 
-// add stores one round of readings (possibly partial) and the round's error.
-func (s *Sampler) add(got []Sample, err error) {
+// Add stores one round of readings (possibly partial: a device that could not be read is
+// left out) and the round's error, which is counted.
+func (s *Sampler) Add(got []Sample, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {

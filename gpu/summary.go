@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/aclements/go-moremath/stats"
 )
 
 // Peak sources for [Summary.PeakSource].
@@ -219,14 +221,10 @@ func integratedEnergy(ds []Sample) (float64, bool) {
 // weight is how many readings s stands for.
 func weight(s Sample) float64 { return float64(max(s.Readings, 1)) }
 
-// percentile is the p-quantile (0..1) of xs by linear interpolation between closest
-// ranks; xs must not be empty. It sorts xs.
+// percentile is the p-quantile (0..1) of xs, as every figure of a report computes it:
+// go-moremath's R8 interpolation. xs must not be empty.
 func percentile(xs []float64, p float64) float64 {
-	slices.Sort(xs)
-	pos := p * float64(len(xs)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(xs)-1)
-	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
+	return stats.Sample{Xs: xs}.Quantile(p)
 }
 
 // SummarizeByDevice is [Summarize] for each device separately, keyed by device index.

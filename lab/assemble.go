@@ -226,6 +226,9 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	if res.Final != "" && res.Final != res.Status {
 		run.FinalState = res.Final
 	}
+	if pr.NoSeed {
+		run.Seed = "" // nothing was sent: the workflow has no seed input
+	}
 	if pr.Err != nil {
 		run.Error = report.RedactString(pr.Err.Error(), r.secrets)
 		var ee *comfy.ExecutionError
@@ -285,10 +288,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 
 func (r *run) gpuSection() report.GPUSection {
 	g := report.GPUSection{Available: r.deps.GPU != nil && r.gpuReason == "", Reason: r.gpuReason}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
-	g.Samples = len(samples)
+	samples := r.gpuWatch.samples()
+	g.Samples = readings(samples)
 	if len(samples) == 0 {
 		if g.Available {
 			g.Reason = "no samples were taken"
@@ -357,6 +358,9 @@ func (r *run) validWarm() int {
 
 func (r *run) logsSection(runErr error) report.Logs {
 	l := report.Logs{SlowSteps: r.slow, File: r.cfg.SaveLogs}
+	if r.logsErr != "" {
+		l.File, l.FileError = "", r.cfg.SaveLogs+": "+r.logsErr
+	}
 	if len(r.colds) == 0 {
 		return l
 	}
@@ -365,7 +369,7 @@ func (r *run) logsSection(runErr error) report.Logs {
 		return l
 	}
 	snap := cr.Tracker.Snapshot()
-	if runErr != nil || r.cfg.SaveLogs == "" {
+	if runErr != nil || l.File == "" {
 		tail := snap.Tail
 		if runErr == nil {
 			tail = lastN(tail, 20)
@@ -414,9 +418,10 @@ func (r *run) runWarnings() []string {
 	if len(r.warm) > 0 && len(r.warm) < 6 {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
 	}
-	r.mu.Lock()
-	samples := append([]gpu.Sample(nil), r.gpuSamples...)
-	r.mu.Unlock()
+	if gw := r.gpuWatch.warning(); gw != "" {
+		w = append(w, gw)
+	}
+	samples := r.gpuWatch.samples()
 	if len(samples) > 0 {
 		// Saturation is judged on the GPUs the workload used: an idle one exposed by
 		// --gpus all must not make a busy one look starved.

@@ -177,6 +177,8 @@ func (c Config) Validate() error {
 		return bad("runs", "%d: at most 100000", c.Runs)
 	case c.Warmup < 0:
 		return bad("warmup", "%d: must be 0 or more", c.Warmup)
+	case c.Warmup > 100000:
+		return bad("warmup", "%d: at most 100000", c.Warmup)
 	case c.PromptTimeout <= 0:
 		return bad("prompt-timeout", "%s: must be positive", c.PromptTimeout)
 	case c.GPUInterval < 10*time.Millisecond:

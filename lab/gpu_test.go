@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -112,12 +113,13 @@ func gpuFakeRun(t *testing.T, f *gpuFakeGPU) *run {
 	}
 	r.colds = []*coldRun{{Start: at(0), Ready: at(1000), First: prompt("cold", 0, 1500, 2500)}}
 	r.warm = []*promptRun{prompt("warm", 0, 3000, 3500), prompt("warm", 1, 3750, 4500)}
+	r.gpuWatch.set(gpu.NewSampler(0))
 	for range 23 { // -0.5 s .. 5 s
 		s, err := f.Sample([]int{0, 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.gpuSamples = append(r.gpuSamples, s...)
+		r.gpuWatch.get().Add(s, nil)
 	}
 	return r
 }
@@ -298,3 +300,19 @@ func deref[T any](p *T) T {
 func near(a, b float64) bool { d := a - b; return d < 1e-6*max(1, b, -b) && -d < 1e-6*max(1, b, -b) }
 
 var _ = report.GPUSection{}
+
+// TestGPUSamplingErrorsAreCounted: rounds the GPU could not be read in are counted and
+// reported, not dropped in silence.
+func TestGPUSamplingErrorsAreCounted(t *testing.T) {
+	f := &gpuFakeGPU{base: time.Now()}
+	r := gpuFakeRun(t, f)
+	r.gpuWatch.get().Add(nil, errors.New("nvml: GPU is lost"))
+	r.gpuWatch.get().Add(nil, errors.New("nvml: GPU is lost"))
+	rep := r.assemble(nil)
+	if !hasWarning(rep.Warnings, "GPU sampling failed in 2 round(s) (last: nvml: GPU is lost)") {
+		t.Errorf("warnings %q lack the 2 failed sampling rounds", rep.Warnings)
+	}
+	if rep.GPU.Samples != 46 {
+		t.Errorf("sample_count %d, want the 23 rounds × 2 GPUs read", rep.GPU.Samples)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/qwenlab/qwenlab/comfylog"
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -200,4 +203,46 @@ func (r *run) stage(s Stage, text string) func(how string) {
 	return func(how string) {
 		r.emit(Event{Kind: EventStageDone, Stage: s, Text: how, Elapsed: time.Since(start)})
 	}
+}
+
+// showLog sends a container log line to the live display, redacted; a line that says a
+// model is being loaded names it.
+func (r *run) showLog(l docker.LogLine) {
+	if r.deps.Progress == nil {
+		return
+	}
+	ev := Event{Kind: EventLog, Text: report.RedactString(l.Text, r.secrets)}
+	switch p := comfylog.Parse(l.Text); p.Kind {
+	case comfylog.RequestedToLoad, comfylog.DynamicVRAM:
+		ev.Model = report.RedactString(p.Model, r.secrets)
+	case comfylog.LoadedCompletely, comfylog.LoadedPartially:
+		ev.ModelLoaded = true
+	}
+	r.emit(ev)
+}
+
+// gpuStatus sums one round of samples over the devices sampled.
+func gpuStatus(samples []gpu.Sample, devs []gpu.Device) GPUStatus {
+	var g GPUStatus
+	n := 0
+	for _, s := range samples {
+		if s.Missing&gpu.FieldVRAM == 0 {
+			g.VRAMUsed += s.VRAMUsed
+			g.HasVRAM = true
+			for _, d := range devs {
+				if d.Index == s.Index {
+					g.VRAMTotal += d.VRAMTotal
+				}
+			}
+		}
+		if s.Missing&gpu.FieldUtil == 0 {
+			g.UtilPct += s.UtilGPU
+			n++
+		}
+	}
+	if n > 0 {
+		g.UtilPct /= float64(n)
+		g.HasUtil = true
+	}
+	return g
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/liveness"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -157,10 +160,13 @@ type run struct {
 	closers  []func()
 	secrets  []string     // --env values to redact everywhere
 	effSpec  *docker.Spec // the container as created (--compose reports it)
+	logs     *logFile     // --save-logs, once opened
+	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
-	mu         sync.Mutex
-	gpuSamples []gpu.Sample
-	stats      statsAgg
+	gpuWatch gpuWatch // the container's GPUs, sampled in the background
+
+	mu    sync.Mutex
+	stats statsAgg
 }
 
 func newRun(cfg Config, deps Deps) *run {
@@ -304,24 +310,33 @@ func preferCDI(req docker.GPURequest, cdi []string) docker.GPURequest {
 	return req
 }
 
-// warnLeftovers warns about resources of earlier, crashed runs: they may hold the GPU.
+// warnLeftovers warns about the containers of other qwenlab runs on this engine: a live one
+// (another terminal, a CI job) competes for the GPU right now; an abandoned one (a crashed or
+// --keep run) may hold it. Only abandoned ones are for `qwenlab cleanup`.
 func (r *run) warnLeftovers(ctx context.Context) {
 	res, err := r.deps.Engine.ListLabelled(ctx, "")
 	if err != nil {
 		return
 	}
-	runs := map[string]bool{}
+	live, gone := map[string]bool{}, map[string]bool{}
 	for _, x := range res {
-		if x.RunID != r.cfg.RunID {
-			runs[x.RunID] = true
+		if x.RunID == r.cfg.RunID {
+			continue
+		}
+		if liveness.Check(x.Owner) == liveness.Alive {
+			live[x.RunID] = true
+		} else {
+			gone[x.RunID] = true
 		}
 	}
-	if len(runs) > 0 {
-		ids := make([]string, 0, len(runs))
-		for id := range runs {
-			ids = append(ids, id)
-		}
-		r.warnf("%d resource(s) left by earlier qwenlab runs (%s) may hold the GPU and skew this benchmark: remove them with `qwenlab cleanup`", len(res), strings.Join(ids, ", "))
+	for id := range live {
+		delete(gone, id)
+	}
+	if len(live) > 0 {
+		r.warnf("another qwenlab run is going on this engine right now (%s): it competes for the GPU and skews both benchmarks", strings.Join(slices.Sorted(maps.Keys(live)), ", "))
+	}
+	if len(gone) > 0 {
+		r.warnf("resources left by earlier qwenlab runs (%s) may hold the GPU and skew this benchmark: remove them with `qwenlab cleanup`", strings.Join(slices.Sorted(maps.Keys(gone)), ", "))
 	}
 }
 
@@ -368,6 +383,13 @@ func (r *run) inventoryGPUs(req docker.GPURequest) {
 	r.gpuOn = len(r.gpuIdx) > 0
 }
 
+// ModelsDirPrefix begins the name of the placeholder models folder a simulator run makes in
+// the temporary folder, followed by the run id; OwnerFile in it names the owning process.
+const (
+	ModelsDirPrefix = "qwenlab-models-"
+	OwnerFile       = ".qwenlab-owner"
+)
+
 // prepareModels checks --models, or makes placeholder model files for the simulator.
 func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 	nothing := func() {}
@@ -381,12 +403,26 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 			r.warnf("no --models: the image must bring its own model files")
 			return nil, nothing, nil
 		}
-		tmp, err := os.MkdirTemp("", "qwenlab-models-")
+		tmp, err := os.MkdirTemp("", ModelsDirPrefix+r.cfg.RunID+"-")
 		if err != nil {
 			return nil, nothing, fmt.Errorf("make placeholder models dir: %w", err)
 		}
 		cleanup := func() { os.RemoveAll(tmp) }
+		if r.cfg.Keep { // the kept container mounts it: it goes with `qwenlab cleanup --run ID`
+			cleanup = func() {
+				r.progressf("kept the placeholder models folder %s for the kept container", tmp)
+			}
+		}
+		// Who made it, so that `qwenlab cleanup` removes it once this process is gone.
+		if err := os.WriteFile(filepath.Join(tmp, OwnerFile), []byte(liveness.Self()+"\n"), 0o644); err != nil {
+			os.RemoveAll(tmp)
+			return nil, nothing, fmt.Errorf("make placeholder models dir: %w", err)
+		}
 		for _, m := range r.plan.models {
+			if !filepath.IsLocal(filepath.FromSlash(m)) { // scenarios.Parse refuses these; never write outside tmp
+				cleanup()
+				return nil, nothing, fmt.Errorf("model %q: not a path inside the models folder", m)
+			}
 			p := filepath.Join(tmp, filepath.FromSlash(m))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				cleanup()
@@ -405,8 +441,13 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
 	}
 	st, err := os.Stat(abs)
-	if err != nil || !st.IsDir() {
+	switch {
+	case err != nil && errors.Is(err, os.ErrNotExist):
 		return nil, nothing, fmt.Errorf("--models %s: no such directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
+	case err != nil:
+		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
+	case !st.IsDir():
+		return nil, nothing, fmt.Errorf("--models %s: is a file, not a directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
 	}
 	var missing []string
 	for _, m := range r.plan.models {
@@ -441,7 +482,7 @@ func (r *run) spec(ref string, mounts []docker.Mount, gpus docker.GPURequest) do
 		Image:         ref,
 		Cmd:           cmd,
 		Env:           r.cfg.Env,
-		Labels:        map[string]string{docker.LabelRun: r.cfg.RunID},
+		Labels:        map[string]string{docker.LabelRun: r.cfg.RunID, docker.LabelOwner: liveness.Self()},
 		ContainerPort: r.cfg.ContainerPort,
 		HostIP:        hostIP,
 		HostPort:      r.cfg.Port,

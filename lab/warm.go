@@ -1,18 +1,13 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"sync"
 	"time"
 
-	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
-	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -154,40 +149,6 @@ func (r *run) finalTeardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startGPUSampler samples the container's GPUs every --gpu-interval until the run ends.
-func (r *run) startGPUSampler(ctx context.Context) func() {
-	if !r.gpuOn || r.cfg.GPUInterval <= 0 {
-		return func() {}
-	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(r.cfg.GPUInterval)
-		defer tick.Stop()
-		const maxSamples = 200_000 // bounded memory: ~5.5 h at 10 Hz for one GPU
-		for {
-			// A device that cannot be read is left out; the others' samples still count.
-			if s, _ := r.deps.GPU.Sample(r.gpuIdx); len(s) > 0 {
-				r.stall.gpu(s, time.Now())
-				r.mu.Lock()
-				if len(r.gpuSamples) < maxSamples {
-					r.gpuSamples = append(r.gpuSamples, s...)
-				}
-				r.mu.Unlock()
-				r.emit(Event{Kind: EventGPU, GPU: gpuStatus(s, r.gpus)})
-			}
-			select {
-			case <-sctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
-}
-
 // statsAgg aggregates the engine's stats stream for the container.
 type statsAgg struct {
 	n              int
@@ -204,69 +165,6 @@ func (r *run) addStats(s docker.Stats) {
 	a.cpuMax = max(a.cpuMax, s.CPUPercent)
 	a.memPeak = max(a.memPeak, s.MemUsed)
 	a.limit = s.MemLimit
-}
-
-// showLog sends a container log line to the live display, redacted; a line that says a
-// model is being loaded names it.
-func (r *run) showLog(l docker.LogLine) {
-	if r.deps.Progress == nil {
-		return
-	}
-	ev := Event{Kind: EventLog, Text: report.RedactString(l.Text, r.secrets)}
-	switch p := comfylog.Parse(l.Text); p.Kind {
-	case comfylog.RequestedToLoad, comfylog.DynamicVRAM:
-		ev.Model = report.RedactString(p.Model, r.secrets)
-	case comfylog.LoadedCompletely, comfylog.LoadedPartially:
-		ev.ModelLoaded = true
-	}
-	r.emit(ev)
-}
-
-// gpuStatus sums one round of samples over the devices sampled.
-func gpuStatus(samples []gpu.Sample, devs []gpu.Device) GPUStatus {
-	var g GPUStatus
-	n := 0
-	for _, s := range samples {
-		if s.Missing&gpu.FieldVRAM == 0 {
-			g.VRAMUsed += s.VRAMUsed
-			g.HasVRAM = true
-			for _, d := range devs {
-				if d.Index == s.Index {
-					g.VRAMTotal += d.VRAMTotal
-				}
-			}
-		}
-		if s.Missing&gpu.FieldUtil == 0 {
-			g.UtilPct += s.UtilGPU
-			n++
-		}
-	}
-	if n > 0 {
-		g.UtilPct /= float64(n)
-		g.HasUtil = true
-	}
-	return g
-}
-
-// logSaver returns the function that writes every log line to --save-logs (redacted).
-func (r *run) logSaver() func(docker.LogLine) {
-	if r.cfg.SaveLogs == "" {
-		return nil
-	}
-	f, err := os.OpenFile(r.cfg.SaveLogs, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		r.warnf("--save-logs %s: %v", r.cfg.SaveLogs, err)
-		return nil
-	}
-	w := bufio.NewWriter(f)
-
-	var mu sync.Mutex
-	r.closers = append(r.closers, func() { mu.Lock(); w.Flush(); f.Close(); mu.Unlock() })
-	return func(l docker.LogLine) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, "%s %s %s\n", l.Time.UTC().Format(time.RFC3339Nano), l.Stream, report.RedactString(l.Text, r.secrets))
-	}
 }
 
 // checkSlow turns stalls in the logs and phases over budget into slow_steps; with

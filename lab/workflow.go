@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +34,27 @@ type plan struct {
 	sha    string
 	models []string
 }
+
+// CheckPlan parses the scenario's (or --workflow's) graph and applies the --set overrides
+// as a run would, without starting anything: the CLI calls it to refuse bad input before
+// anything runs or any report is written.
+//
+// An embedded scenario that fails the static check (seed-plan, kept as specified) is not the
+// user's input: that is left to the run, which records it in the report.
+func CheckPlan(cfg Config) error {
+	_, err := newPlan(cfg)
+	var se *staticError
+	if errors.As(err, &se) && cfg.WorkflowPath == "" && cfg.Scenario.Source == "embedded" {
+		return nil
+	}
+	return err
+}
+
+// staticError is a graph that fails comfy.StaticCheck.
+type staticError struct{ err error }
+
+func (e *staticError) Error() string { return e.err.Error() }
+func (e *staticError) Unwrap() error { return e.err }
 
 // newPlan parses the scenario's (or --workflow's) graph and applies --set overrides.
 // Every problem is a *UsageError-free plain error naming the file or flag: nothing has
@@ -92,23 +115,33 @@ func newPlan(cfg Config) (*plan, error) {
 			}
 		}
 	}
+	delete(p.params, "seed") // the graph's own seed is replaced by the base seed and its successors
+	if p.seed.Node != "" {
+		p.params["seed"] = json.Number(strconv.FormatUint(cfg.Seed, 10))
+	}
 	p.sha = wf.SHA256()
 	if err := comfy.StaticCheck(wf); err != nil {
-		return p, fmt.Errorf("%s: %w", source, err)
+		return p, &staticError{fmt.Errorf("%s: %w", source, err)}
 	}
 	return p, nil
 }
 
-// inputValue turns a --set value into what ComfyUI expects: numbers stay numbers.
+// inputValue turns a --set value into what ComfyUI expects: numbers stay numbers, written
+// as JSON writes them (the CLI has normalised them; a literal JSON forbids stays text).
 func inputValue(s string) any {
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return json.Number(s)
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		if jsonLiteral.MatchString(s) {
+			return json.Number(s)
+		}
+		return json.Number(strconv.FormatFloat(f, 'g', -1, 64))
 	}
 	if s == "true" || s == "false" {
 		return s == "true"
 	}
 	return s
 }
+
+var jsonLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
 // findSeed looks for the sampler's seed input in a user workflow: the first (by node id) node
 // with a literal "seed" or "noise_seed" input.

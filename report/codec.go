@@ -2,12 +2,17 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,18 +45,136 @@ func (e *VersionError) Error() string {
 
 // Marshal encodes r as indented JSON with a final newline. The output is deterministic: maps
 // are sorted by key, and nothing is formatted from the clock or the locale.
+//
+// It never fails on the data r holds: a value JSON cannot represent (NaN, ±Inf, a number
+// literal JSON forbids such as "+20" or ".5") is replaced in r — by null where the field can
+// be null, else by 0 or by the literal as a string — and each replacement is noted in
+// r.Warnings, so the measurements around it are still written.
 func Marshal(r *Report) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("marshal report: nil report")
 	}
+	b, err := encode(r)
+	if err == nil {
+		return b, nil
+	}
+	var notes []string
+	sanitize(reflect.ValueOf(r).Elem(), "", &notes)
+	for _, n := range notes {
+		r.Warnings = append(r.Warnings, "report: "+n+" could not be written as JSON and was replaced")
+	}
+	if b, err2 := encode(r); err2 == nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("marshal report: %w", err)
+}
+
+func encode(r *Report) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(r); err != nil {
-		return nil, fmt.Errorf("marshal report: %w", err)
+		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+var (
+	numberType  = reflect.TypeFor[json.Number]()
+	jsonLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+)
+
+// sanitize replaces, in place, the values under v that encoding/json refuses, and notes each
+// by its JSON path.
+func sanitize(v reflect.Value, path string, notes *[]string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if bad(v.Elem()) && v.CanSet() {
+			*notes = append(*notes, describe(path, v.Elem()))
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		sanitize(v.Elem(), path, notes)
+	case reflect.Interface:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		inner := v.Elem()
+		if bad(inner) {
+			*notes = append(*notes, describe(path, inner))
+			if inner.Type() == numberType {
+				v.Set(reflect.ValueOf(inner.String())) // keep what was given, as text
+			} else {
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		cp := reflect.New(inner.Type()).Elem()
+		cp.Set(inner)
+		sanitize(cp, path, notes)
+		v.Set(cp)
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < v.NumField(); i++ {
+			if f := t.Field(i); f.IsExported() {
+				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				sanitize(v.Field(i), join(path, cmp.Or(name, f.Name)), notes)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			sanitize(v.Index(i), fmt.Sprintf("%s[%d]", path, i), notes)
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			cp := reflect.New(iter.Value().Type()).Elem()
+			cp.Set(iter.Value())
+			p := join(path, fmt.Sprint(iter.Key().Interface()))
+			if bad(cp) {
+				*notes = append(*notes, describe(p, cp))
+				cp.Set(reflect.Zero(cp.Type()))
+			} else {
+				sanitize(cp, p, notes)
+			}
+			v.SetMapIndex(iter.Key(), cp)
+		}
+	default:
+		if bad(v) && v.CanSet() {
+			*notes = append(*notes, describe(path, v))
+			v.Set(reflect.Zero(v.Type()))
+		}
+	}
+}
+
+// bad reports whether encoding/json refuses v.
+func bad(v reflect.Value) bool {
+	switch {
+	case v.Kind() == reflect.Float32 || v.Kind() == reflect.Float64:
+		f := v.Float()
+		return math.IsNaN(f) || math.IsInf(f, 0)
+	case v.Type() == numberType:
+		return v.String() != "" && !jsonLiteral.MatchString(v.String())
+	}
+	return false
+}
+
+func describe(path string, v reflect.Value) string {
+	if v.Type() == numberType {
+		return fmt.Sprintf("%s = %q (not a JSON number)", path, v.String())
+	}
+	return fmt.Sprintf("%s = %v", path, v.Interface())
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
 }
 
 // Decode parses a report. It says what is wrong with input that is not a readable report:
@@ -59,51 +182,65 @@ func Marshal(r *Report) ([]byte, error) {
 // ([ErrNotReport]), or a schema version this qwenlab does not read ([*VersionError]). Fields
 // it does not know are ignored, so newer reports of the same schema version still decode.
 func Decode(data []byte) (*Report, error) {
+	var r Report
+	if err := decodeInto(data, &r, &r.SchemaVersion); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// decodeInto is [Decode] into v (a *Report, or a type that reads only part of one) whose
+// schema version lands in *version. A good report is scanned twice (validated, decoded); only
+// a bad one pays for the checks that say exactly what is wrong.
+func decodeInto(data []byte, v any, version *int) error {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return nil, fmt.Errorf("decode report: %w: empty input", ErrNotJSON)
+		return fmt.Errorf("decode report: %w: empty input", ErrNotJSON)
 	}
+	err := json.Unmarshal(trimmed, v)
+	if err == nil && slices.Contains(ReadableVersions(), *version) {
+		return nil
+	}
+	if herr := checkHeader(trimmed); herr != nil {
+		return herr
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("decode report: field %s: got %s, want %s", te.Field, te.Value, te.Type)
+	}
+	return fmt.Errorf("decode report: %w", err)
+}
+
+// checkHeader says what keeps trimmed from being a report this qwenlab reads: not JSON, cut
+// short, data after it, not an object, no or an unreadable schema_version. nil when none of
+// these is the problem.
+func checkHeader(trimmed []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		return nil, syntaxError(err)
+		return syntaxError(err)
 	}
 	if dec.InputOffset() != int64(len(trimmed)) {
-		return nil, fmt.Errorf("decode report: %w: data after the report at offset %d", ErrNotJSON, dec.InputOffset())
+		return fmt.Errorf("decode report: %w: data after the report at offset %d", ErrNotJSON, dec.InputOffset())
 	}
-	// A probe with one field skips the rest without building it (a map of every top-level
-	// value costs a third of a decode, which matters for a folder of 365 reports).
 	var top struct {
 		SchemaVersion json.RawMessage `json:"schema_version"`
 	}
 	if raw[0] != '{' || json.Unmarshal(raw, &top) != nil {
-		return nil, fmt.Errorf("decode report: %w: top level is %s, want an object", ErrNotReport, jsonKind(raw))
+		return fmt.Errorf("decode report: %w: top level is %s, want an object", ErrNotReport, jsonKind(raw))
 	}
 	vraw := top.SchemaVersion
 	if vraw == nil || string(vraw) == "null" {
-		return nil, fmt.Errorf("decode report: %w: no schema_version", ErrNotReport)
+		return fmt.Errorf("decode report: %w: no schema_version", ErrNotReport)
 	}
 	var version int
 	if err := json.Unmarshal(vraw, &version); err != nil {
-		return nil, fmt.Errorf("decode report: %w: schema_version is %s, want an integer", ErrNotReport, vraw)
+		return fmt.Errorf("decode report: %w: schema_version is %s, want an integer", ErrNotReport, vraw)
 	}
-	readable := ReadableVersions()
-	known := false
-	for _, v := range readable {
-		known = known || v == version
+	if readable := ReadableVersions(); !slices.Contains(readable, version) {
+		return fmt.Errorf("decode report: %w", &VersionError{Got: version, Readable: readable})
 	}
-	if !known {
-		return nil, fmt.Errorf("decode report: %w", &VersionError{Got: version, Readable: readable})
-	}
-	var r Report
-	if err := json.Unmarshal(raw, &r); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("decode report: field %s: got %s, want %s", te.Field, te.Value, te.Type)
-		}
-		return nil, fmt.Errorf("decode report: %w", err)
-	}
-	return &r, nil
+	return nil
 }
 
 func syntaxError(err error) error {
@@ -162,19 +299,90 @@ func (e *WriteError) Error() string {
 
 func (e *WriteError) Unwrap() error { return e.Err }
 
-// Write stores r at path atomically: it writes a temporary file in the same directory,
-// syncs it, sets mode 0644 and renames it over path, so path holds either the old content or
-// the whole new report, never part of one. When storing fails it returns a [*WriteError]
-// carrying the encoded report, and leaves no temporary file behind.
+// Write stores r at path; see [WriteTo].
 func Write(path string, r *Report) error {
+	_, err := WriteTo(path, r)
+	return err
+}
+
+// WriteTo stores r at path and returns where it went, as a phrase for the user ("r.json",
+// "data/r.json (the target of link r.json)", "/dev/null (streamed)").
+//
+// A regular file (or a path that does not exist yet) is replaced atomically: a temporary file
+// in the same directory is written, synced, set to mode 0644 and renamed over it, so the file
+// holds either the old content or the whole new report, never part of one. A symlink is
+// followed and its final target replaced that way; the link itself stays. Anything else that
+// exists — a device such as /dev/null or /dev/stdout, a FIFO — is never replaced: the report
+// is written into it as a stream.
+//
+// When storing fails it returns a [*WriteError] carrying the encoded report, and leaves no
+// temporary file behind.
+func WriteTo(path string, r *Report) (string, error) {
 	data, err := Marshal(r)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return writeAtomic(path, data, func(w io.Writer, b []byte) error {
+	return store(path, data)
+}
+
+// store puts data at path as [WriteTo] describes and says where it went.
+func store(path string, data []byte) (string, error) {
+	target, err := ResolveLink(path)
+	if err != nil {
+		return "", &WriteError{Path: path, Data: data, Err: err}
+	}
+	where := target
+	if target != path {
+		where = fmt.Sprintf("%s (the target of link %s)", target, path)
+	}
+	if st, err := os.Stat(target); err == nil && !st.Mode().IsRegular() {
+		if st.IsDir() {
+			return "", &WriteError{Path: path, Data: data, Err: errors.New("is a directory")}
+		}
+		if err := writeStream(target, data); err != nil {
+			return "", &WriteError{Path: path, Data: data, Err: err}
+		}
+		return target + " (streamed: not a regular file)", nil
+	}
+	return where, writeAtomic(target, data, func(w io.Writer, b []byte) error {
 		_, err := w.Write(b)
 		return err
 	})
+}
+
+// ResolveLink follows path's symlinks (a dangling one too: its target is created) and returns
+// the final path, relative links taken from the link's folder.
+func ResolveLink(path string) (string, error) {
+	p := path
+	for range 40 {
+		st, err := os.Lstat(p)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return p, nil
+		}
+		dest, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("read link: %w", err)
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(p), dest)
+		}
+		p = dest
+	}
+	return "", errors.New("too many levels of symbolic links")
+}
+
+// writeStream writes data into an existing non-regular file (device, FIFO) without creating,
+// truncating or replacing it.
+func writeStream(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write: %w", err)
+	}
+	return f.Close()
 }
 
 // writeAtomic is Write after encoding; put copies data into the temporary file (tests make

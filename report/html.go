@@ -83,6 +83,16 @@ type page struct {
 	Warnings []string
 	Error    *ErrorInfo
 	LogTail  []string
+	// Compare and Sections are set for a matrix report: its images side by side, then each
+	// one's own page.
+	Compare  *compareView
+	Sections []sectionView
+}
+
+type sectionView struct {
+	Index int
+	Label string
+	Page  page
 }
 
 type card struct{ Label, Value, Note string }
@@ -187,7 +197,27 @@ func buildPage(r *Report) page {
 		}
 	}
 	p.LogTail = r.Logs.Tail
+	if secs := SectionReports(r); len(secs) >= 2 {
+		matrix(&p, r, secs)
+	}
 	return p
+}
+
+// matrix turns p into the page of a matrix report: the images side by side, then a page per
+// image.
+func matrix(p *page, r *Report, secs []NamedReport) {
+	res := r.Comparison
+	if res == nil {
+		res, _ = CompareReports(secs, CompareOptions{Force: true})
+	}
+	p.Compare = buildCompare(res, secs)
+	var names []string
+	for i, s := range secs {
+		p.Sections = append(p.Sections, sectionView{Index: i, Label: s.Name, Page: buildPage(s.Report)})
+		names = append(names, s.Name)
+	}
+	p.Title = strings.TrimSpace(r.Scenario.Name + " on " + strings.Join(names, " vs "))
+	p.Cards = nil
 }
 
 func cards(r *Report) []card {
@@ -419,6 +449,7 @@ type gantt struct {
 
 type ganttBlock struct {
 	Index  int
+	Group  int
 	Label  string
 	Y      float64
 	Lanes  []ganttLane
@@ -503,10 +534,30 @@ func isModelLoad(e TimelineEntry) bool {
 	return n == "model_load" || n == "loader"
 }
 
+// labelledRun is one cold start drawn in a Gantt chart; Group tells the report it belongs to
+// when several are drawn side by side.
+type labelledRun struct {
+	Label string
+	Run   ColdRun
+	Group int
+}
+
 func buildGantt(c *ColdStart, slow []SlowStep) *gantt {
-	runs := coldRunsOf(c)
-	end := c.TotalS
-	for _, cr := range runs {
+	var runs []labelledRun
+	for i, cr := range coldRunsOf(c) {
+		runs = append(runs, labelledRun{Label: fmt.Sprintf("cold start %d", i+1), Run: cr})
+	}
+	return buildGanttRuns(runs, c.TotalS, slow)
+}
+
+// buildGanttRuns draws runs stacked on one time scale that reaches at least minEnd.
+func buildGanttRuns(lruns []labelledRun, minEnd float64, slow []SlowStep) *gantt {
+	if len(lruns) == 0 {
+		return nil
+	}
+	end := minEnd
+	for _, lr := range lruns {
+		cr := lr.Run
 		end = math.Max(end, cr.TotalS)
 		for _, e := range cr.Timeline {
 			if !math.IsNaN(e.EndS) && !math.IsInf(e.EndS, 0) {
@@ -514,18 +565,16 @@ func buildGantt(c *ColdStart, slow []SlowStep) *gantt {
 			}
 		}
 	}
-	if len(runs) == 0 {
-		return nil
-	}
 	lo, hi, ts := niceRange(0, end, 8)
 	sc := scale{lo, hi, labelW, plotRight}
 	slowNames := slowPhaseNames(slow)
 
-	g := &gantt{W: chartW, Runs: len(runs)}
+	g := &gantt{W: chartW, Runs: len(lruns)}
 	y := 6.0
-	for bi, cr := range runs {
-		blk := ganttBlock{Index: bi, Y: y}
-		blk.Label = fmt.Sprintf("cold start %d · %s", bi+1, HumanSeconds(cr.TotalS))
+	for bi, lr := range lruns {
+		cr := lr.Run
+		blk := ganttBlock{Index: bi, Y: y, Group: lr.Group}
+		blk.Label = oneLine(lr.Label, 80) + " · " + HumanSeconds(cr.TotalS)
 		if cr.Error != "" {
 			blk.Label += " · failed"
 		}
@@ -1042,13 +1091,11 @@ func WriteHTML(path string, r *Report) error {
 	return WriteFile(path, b.Bytes())
 }
 
-// WriteFile stores a rendering at path atomically (a temporary file in the same folder,
-// renamed over path), so path never holds half a page.
+// WriteFile stores a rendering at path as [WriteTo] stores a report: a regular file
+// atomically (a temporary file in the same folder, renamed over it), so path never holds half
+// a page; a symlink's target likewise; a device or FIFO as a stream.
 func WriteFile(path string, data []byte) error {
-	err := writeAtomic(path, data, func(w io.Writer, p []byte) error {
-		_, err := w.Write(p)
-		return err
-	})
+	_, err := store(path, data)
 	var we *WriteError
 	if errors.As(err, &we) {
 		return fmt.Errorf("write %s: %w", path, we.Err)

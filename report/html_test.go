@@ -306,3 +306,103 @@ func TestWriteHTML(t *testing.T) {
 		t.Error("writing into a missing folder did not fail")
 	}
 }
+
+// matrixReport is a matrix of two images: the second one slower.
+func matrixReport() *Report {
+	a, b := fullReport(), fullReport()
+	b.Target.Image.Ref = `slow<img src=x>:1`
+	b.Target.Image.Digest = "sha256:ffff"
+	for i := range b.Warm.Runs {
+		b.Warm.Runs[i].E2ES *= 1.5
+	}
+	b.Warm = SummarizeWarm(b.Warm.Runs, b.Warm.Warmups)
+	return Combine([]Section{{Label: "fast:1", Kind: SectionImage, Report: a}, {Label: `slow<img src=x>:1`, Kind: SectionImage, Report: b}}, CompareOptions{})
+}
+
+// TestRenderHTMLMatrix: a matrix report shows its images side by side (a column each, the
+// change and its significance, the differences, one timeline and one warm chart for both),
+// then each image's own page.
+func TestRenderHTMLMatrix(t *testing.T) {
+	r := matrixReport()
+	doc, page := parseHTML(t, r)
+	assertSelfContained(t, doc, page)
+	cmp := findAll(doc, func(n *html.Node) bool { return n.Data == "section" && hasClass(n, "compare") })
+	if len(cmp) != 1 {
+		t.Fatalf("%d side-by-side sections, want 1", len(cmp))
+	}
+	heads := findAll(cmp[0], func(n *html.Node) bool {
+		return n.Data == "th" && n.Parent.Parent.Parent != nil && hasClass(n.Parent.Parent.Parent, "compare-metrics")
+	})
+	if len(heads) != 3 || textOf(heads[1]) != "fast:1" || textOf(heads[2]) != "slow<img src=x>:1" {
+		var hs []string
+		for _, h := range heads {
+			hs = append(hs, textOf(h))
+		}
+		t.Errorf("comparison columns %q, want metric, fast:1, slow<img src=x>:1", hs)
+	}
+	var e2e *html.Node
+	for _, tr := range findAll(cmp[0], func(n *html.Node) bool { return n.Data == "tr" }) {
+		if v, _ := attr(tr, "data-metric"); v == "warm.e2e" {
+			e2e = tr
+		}
+	}
+	if e2e == nil || !strings.Contains(textOf(e2e), "+50.00%") || !strings.Contains(textOf(e2e), "worse") {
+		t.Errorf("warm.e2e row %q: want the +50 %% change, significant and worse", textOf(e2e))
+	}
+	if !strings.Contains(textOf(cmp[0]), "sha256:ffff") {
+		t.Error("the differing digest is not shown")
+	}
+	groups := map[string]int{}
+	for _, g := range findAll(cmp[0], func(n *html.Node) bool { return n.Data == "g" && hasClass(n, "cold-start") }) {
+		v, _ := attr(g, "data-group")
+		groups[v]++
+	}
+	if groups["0"] != 3 || groups["1"] != 3 {
+		t.Errorf("cold starts per image on the shared timeline %v, want 3 each", groups)
+	}
+	if pts := findAll(cmp[0], func(n *html.Node) bool { return hasClass(n, "pt-multi") }); len(pts) != 2*len(r.Warm.Runs) {
+		t.Errorf("%d points on the shared warm chart, want %d", len(pts), 2*len(r.Warm.Runs))
+	}
+	secs := findAll(doc, func(n *html.Node) bool { return hasClass(n, "matrix-section") })
+	if len(secs) != 2 {
+		t.Fatalf("%d image pages, want 2", len(secs))
+	}
+	for _, s := range secs {
+		if n := len(findAll(s, func(n *html.Node) bool { return hasClass(n, "pt-e2e") })); n != len(r.Warm.Runs) {
+			t.Errorf("an image page has %d warm points, want %d", n, len(r.Warm.Runs))
+		}
+	}
+	if imgs := findAll(doc, func(n *html.Node) bool { return n.Data == "img" }); len(imgs) > 0 {
+		t.Error("a section label became an element")
+	}
+}
+
+func TestRenderCompareHTML(t *testing.T) {
+	a, b := fullReport(), fullReport()
+	for i := range b.Warm.Runs {
+		b.Warm.Runs[i].E2ES *= 1.5
+	}
+	b.Warm = SummarizeWarm(b.Warm.Runs, b.Warm.Warmups)
+	named := []NamedReport{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}}
+	th, _ := ParseThreshold("warm.e2e.median<+5%")
+	res, err := CompareReports(named, CompareOptions{Thresholds: []Threshold{th}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := RenderCompareHTML(&buf, res, named); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSelfContained(t, doc, buf.String())
+	checks := findAll(doc, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "checks") })
+	if len(checks) != 1 || !strings.Contains(textOf(checks[0]), "warm.e2e.median<+5%") || !strings.Contains(textOf(checks[0]), "fail") {
+		t.Error("the failed threshold is not shown")
+	}
+	if n := len(findAll(doc, func(n *html.Node) bool { return hasClass(n, "pt-multi") })); n != 2*len(a.Warm.Runs) {
+		t.Errorf("%d warm points, want %d", n, 2*len(a.Warm.Runs))
+	}
+}

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"io"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -60,6 +62,7 @@ func RedactString(s string, secrets []string) string {
 			ss = append(ss, v)
 		}
 	}
+	s = redactAssignments(s)
 	if len(ss) == 0 {
 		return s
 	}
@@ -69,4 +72,42 @@ func RedactString(s string, secrets []string) string {
 		pairs = append(pairs, v, Redacted)
 	}
 	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// secretAssignment is NAME=value where NAME is a secret's name, as a
+// container prints its environment: the value is hidden even when qwenlab never knew it (an
+// image's own ENV).
+var secretAssignment = regexp.MustCompile(`(?i)\b([A-Z0-9_]*(?:TOKEN|KEY|SECRET|PASSWORD)[A-Z0-9_]*)(=)([^\s"',;]+)`)
+
+func redactAssignments(s string) string {
+	if !strings.Contains(s, "=") {
+		return s
+	}
+	return secretAssignment.ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretAssignment.FindStringSubmatch(m)
+		if sub[3] == Redacted {
+			return m
+		}
+		return sub[1] + sub[2] + Redacted
+	})
+}
+
+// NewRedactWriter returns a writer that passes everything to w with [RedactString] applied
+// to each Write: qwenlab wraps its stdout and stderr in one, so no secret reaches the
+// terminal, whichever part of qwenlab prints it. Each Write must hold whole lines (as
+// fmt.Fprintf calls do), so that no secret is split across two.
+func NewRedactWriter(w io.Writer, secrets []string) io.Writer {
+	return &redactWriter{w: w, secrets: secrets}
+}
+
+type redactWriter struct {
+	w       io.Writer
+	secrets []string
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, RedactString(string(p), r.secrets)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

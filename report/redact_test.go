@@ -1,7 +1,9 @@
 package report
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -55,4 +57,26 @@ func TestRedactString(t *testing.T) {
 	test("a=abc b=abcdef", []string{"abc", "abcdef"}, "a=<redacted> b=<redacted>")
 	// Replacement is one pass: the marker itself is not scanned again.
 	test("x red x", []string{"red", "x"}, "<redacted> <redacted> <redacted>")
+}
+
+// A container that prints its environment shows secrets qwenlab may never have been given
+// (an image's own ENV): NAME=value with a secret's name is hidden too.
+func TestRedactStringAssignments(t *testing.T) {
+	got := RedactString("HF_TOKEN=hf_abc PATH=/usr/bin db_password=pw1 MY_API_KEY=k2, steps=20", nil)
+	want := "HF_TOKEN=<redacted> PATH=/usr/bin db_password=<redacted> MY_API_KEY=<redacted>, steps=20"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestRedactWriter(t *testing.T) {
+	var b strings.Builder
+	w := NewRedactWriter(&b, []string{"s3cret"})
+	n, err := fmt.Fprintf(w, "open http://admin:s3cret@host failed\n")
+	if err != nil || n != len("open http://admin:s3cret@host failed\n") {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if got := b.String(); got != "open http://admin:<redacted>@host failed\n" {
+		t.Errorf("got %q", got)
+	}
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -480,7 +481,7 @@ func (s summary) warm() {
 			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
 		}
 		if r.Contention != "" && r.Valid {
-			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index, r.Contention)
+			s.printf("  run %d: %s (counted: --allow-contention)\n", r.Index+1, r.Contention)
 		}
 		if r.FinalState != "" {
 			s.printf("  run %d: %s on the server: %s\n", r.Index+1, r.Status, finalStateText(r.FinalState))
@@ -525,7 +526,7 @@ func (s summary) runTable(w *Warm) {
 		case r.Recovered:
 			mark = "recovered"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, r.Seed, HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, cmp.Or(r.Seed, "—"), HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
 	}
 	e2e, srv := w.Summaries[MetricE2E], w.Summaries[MetricServer]
 	if e2e.N > 0 {

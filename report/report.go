@@ -430,6 +430,8 @@ type Logs struct {
 	SlowSteps []SlowStep `json:"slow_steps"`
 	Tail      []string   `json:"tail"`
 	File      string     `json:"file,omitempty"` // the full log, when kept
+	// FileError says why --save-logs is incomplete (File is then empty).
+	FileError string `json:"file_error,omitempty"`
 	// PromptExecutedS holds the "Prompt executed in N seconds" figures, in log order.
 	PromptExecutedS []float64 `json:"prompt_executed_s,omitempty"`
 	// ImportFailures holds the custom nodes whose import failed.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/aclements/go-moremath/stats"
 	"golang.org/x/perf/benchmath"
 )
 
@@ -104,20 +105,11 @@ func meanStddev(vs []float64) (mean, stddev float64) {
 	return m * scale, stddev
 }
 
-// quantile returns the q-quantile of the sorted, non-empty vs, interpolated as R8 (the
-// method benchmath's median uses).
+// quantile returns the q-quantile of the sorted, non-empty vs: go-moremath's, interpolated as
+// R8 (Hyndman and Fan), the one percentile definition of every report figure (the median of
+// benchmath and the GPU's util_p95 use it too).
 func quantile(vs []float64, q float64) float64 {
-	n := float64(len(vs))
-	h := 1/3.0 + float64(q*(n+1/3.0))
-	k := int(math.Floor(h))
-	frac := h - float64(k)
-	switch {
-	case k <= 0:
-		return vs[0]
-	case k >= len(vs):
-		return vs[len(vs)-1]
-	}
-	return vs[k-1] + float64(frac*(vs[k]-vs[k-1]))
+	return stats.Sample{Xs: vs, Sorted: true}.Quantile(q)
 }
 
 // Comparison is the result of comparing two samples of one metric (Mann-Whitney U test,

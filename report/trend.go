@@ -92,7 +92,7 @@ func ReadDir(dir string) (reports []NamedReport, skipped []string, err error) {
 	for w := 0; w < min(runtime.GOMAXPROCS(0), len(names)); w++ {
 		wg.Go(func() {
 			for i := range next {
-				r, err := Read(filepath.Join(dir, names[i]))
+				r, err := readForTrend(filepath.Join(dir, names[i]))
 				results[i] = result{r, err}
 			}
 		})

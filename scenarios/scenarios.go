@@ -179,11 +179,17 @@ func Parse(path string, data []byte) (Scenario, error) {
 	if s.Name == "" {
 		s.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
+	for _, m := range f.Models {
+		if err := CheckRelPath(m); err != nil {
+			return Scenario{}, &FileError{path, fmt.Sprintf("models entry %q: %v", m, err)}
+		}
+	}
 	var wfPath string
 	if json.Unmarshal(f.Workflow, &wfPath) == nil {
-		if !filepath.IsAbs(wfPath) {
-			wfPath = filepath.Join(filepath.Dir(path), wfPath)
+		if err := CheckRelPath(wfPath); err != nil {
+			return Scenario{}, &FileError{path, fmt.Sprintf("workflow %q: %v", wfPath, err)}
 		}
+		wfPath = filepath.Join(filepath.Dir(path), filepath.FromSlash(wfPath))
 		b, err := os.ReadFile(wfPath)
 		if err != nil {
 			return Scenario{}, &FileError{path, fmt.Sprintf("workflow %s: %v", wfPath, errors.Unwrap(err))}
@@ -206,6 +212,27 @@ func Parse(path string, data []byte) (Scenario, error) {
 		s.Budgets = append(s.Budgets, k+"="+f.Budgets[k])
 	}
 	return s, nil
+}
+
+// CheckRelPath checks a path that comes from a file a user may have downloaded (a scenario's
+// model entries and workflow, a compose file's paths): it must stay inside the folder it is
+// resolved against, so it must be relative, slash-separated and free of ".." elements. qwenlab
+// creates placeholder files from model entries: a path that escapes would write anywhere.
+func CheckRelPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case strings.HasPrefix(p, "/") || filepath.IsAbs(p) || strings.HasPrefix(p, `\`) || (len(p) > 1 && p[1] == ':'):
+		return errors.New("absolute paths are not allowed: give a path relative to the folder, e.g. diffusion_models/model.safetensors")
+	case strings.ContainsRune(p, '\\') || strings.ContainsRune(p, 0):
+		return errors.New("use / to separate folders")
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return errors.New(`".." is not allowed: the path must stay inside its folder`)
+		}
+	}
+	return nil
 }
 
 func describeJSONError(data []byte, err error) string {

@@ -89,6 +89,13 @@ func TestLoadFile(t *testing.T) {
 		"nowf.json":    `{"name": "x"}`,
 		"missing.json": `{"workflow": "nothere.json"}`,
 		"param.json":   `{"workflow": {}, "params": {"seed": {"node": "1"}}}`,
+		// Paths from a downloaded file may not leave their folder (placeholders are written
+		// from model entries; the workflow is read from beside the file).
+		"dotdot.json":   `{"workflow": {}, "models": ["vae/../../../escaped.txt"]}`,
+		"abs.json":      `{"workflow": {}, "models": ["/etc/qwenlab-escaped"]}`,
+		"backsl.json":   `{"workflow": {}, "models": ["..\\x"]}`,
+		"wfdotdot.json": `{"workflow": "../outside.json"}`,
+		"wfabs.json":    `{"workflow": "/etc/passwd"}`,
 	}
 	for name, body := range bad {
 		_, err := Load(write(name, body))
