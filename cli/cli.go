@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -238,6 +239,8 @@ func newFlagSet(e *env, name, args string) *pflag.FlagSet {
 	return fs
 }
 
+var tooLarge = regexp.MustCompile(`^invalid argument "(-?\+?[0-9]{10,})" for "(--[a-z-]+)" flag: must be an? (?:non-negative )?integer`)
+
 func parse(fs *pflag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	err := fs.Parse(args)
@@ -245,6 +248,10 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
+		// pflag says "must be an integer" also for a number too large for the flag.
+		if m := tooLarge.FindStringSubmatch(err.Error()); m != nil {
+			return usagef("%s %s: too large a number for this flag (see 'qwenlab %s --help')", m[2], m[1], fs.Name())
+		}
 		return usagef("%s: %v (see 'qwenlab %s --help')", fs.Name(), err, fs.Name())
 	}
 	if fs.NArg() > 0 {

@@ -20,7 +20,6 @@ import (
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
-	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -113,9 +112,12 @@ func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	if err := lab.CheckPlan(*c); err != nil {
 		return usagef("%v", err)
 	}
-	for _, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
+	for i, b := range append(append([]string(nil), s.Budgets...), f.budgets...) {
 		bud, err := lab.ParseBudget(b)
 		if err != nil {
+			if i < len(s.Budgets) { // the scenario file's, not the command line's
+				return usagef("--scenario: scenario file %s: budgets: %v", s.Source, err)
+			}
 			return usagef("--budget: %v", err)
 		}
 		c.Budgets = append(c.Budgets, bud)
@@ -223,6 +225,8 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	var cf composeFlags
 	group(fs, groupTarget, func() { cf.register(fs) })
 	files(fs, "compose")
+	var ef engineFlags
+	group(fs, groupTarget, func() { ef.register(fs) })
 	gf := &compareFlags{}
 	gf.register(fs)
 	var nf nightlyFlags
@@ -286,36 +290,20 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
 
-	dc, err := docker.New(ctx)
+	eps, err := ef.endpoints()
 	if err != nil {
-		return err
+		rep := lab.Refused(*c, lab.Deps{GPUReason: "the run did not start"}, "preflight", err)
+		return finish(e, f, rep, err)
 	}
-	defer dc.Close()
+	if len(eps) > 1 {
+		return runFleet(ctx, e, f, entries, eps)
+	}
 	d := e.startDisplay(f)
 	defer e.stopDisplay()
-	deps := lab.Deps{
-		Engine:   dc,
-		Dial:     dialer(c, d),
-		Progress: d.Event,
-		SimImage: func(ctx context.Context) (string, error) {
-			exe, err := os.Executable()
-			if err != nil {
-				return "", fmt.Errorf("find qwenlab's own executable: %w", err)
-			}
-			// QWENLAB_SIM_REPO names the repository of the simulator images (default
-			// qwenlab-sim): tests keep theirs apart from a user's cached image.
-			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, d.Writer())
-		},
-	}
-	closeGPU := attachGPU(&deps)
-	defer closeGPU()
 	d.Println("qwenlab: run " + c.RunID)
-	var rep *report.Report
-	var runErr error
-	if len(entries) > 1 {
-		rep, runErr = lab.Matrix(ctx, *c, entries, deps)
-	} else {
-		rep, runErr = lab.UpAndBench(ctx, *c, deps)
+	rep, runErr := runOn(ctx, *c, entries, eps[0], d, "")
+	if rep == nil && runErr != nil {
+		return runErr
 	}
 	setInvocation(rep, invocation("up-and-bench", fs))
 	if runErr == nil || errors.Is(runErr, lab.ErrSlow) {
@@ -332,6 +320,10 @@ func bench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench", "--url URL [flags]")
 	group(fs, groupTarget, func() {
 		fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+		fs.BoolVar(&c.SameHost, "same-host", false, "the server runs on this machine: watch its GPUs even if --url is not a loopback address")
+	})
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
 	})
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -564,7 +556,7 @@ func renderRun(w io.Writer, rep *report.Report, o report.SummaryOptions) {
 		fmt.Fprintln(w)
 	}
 	if rep.Comparison != nil {
-		fmt.Fprintln(w, "=== comparison with the first image ===")
+		fmt.Fprintf(w, "=== comparison with the first %s ===\n", cmp.Or(rep.Sections[0].Kind, report.SectionImage))
 		report.RenderCompare(w, rep.Comparison, report.FormatText)
 	}
 	for _, warn := range rep.Warnings {

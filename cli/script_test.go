@@ -97,6 +97,8 @@ func TestScripts(t *testing.T) {
 				return dockerUp, nil
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "socat", "sshd":
+				return haveTool(cond), nil
 			case "chromium":
 				return chromiumAvailable()
 			}
@@ -107,12 +109,15 @@ func TestScripts(t *testing.T) {
 			"freeport":  cmdFreePort,
 			"holdport":  cmdHoldPort,
 			"authproxy": cmdAuthProxy,
+			"stubhttp":  cmdStubHTTP,
 			"runid":     cmdRunID,
 			"waitrun":   cmdWaitRun,
 			"leftovers": cmdLeftovers,
 			"labelled":  cmdLabelled,
 			"httpget":   cmdHTTPGet,
 			"sleep":     cmdSleep,
+			"tcpengine": cmdTCPEngine,
+			"sshengine": cmdSSHEngine,
 			"chromium":  cmdChromium,
 		},
 	})
@@ -354,6 +359,25 @@ func cmdAuthProxy(ts *testscript.TestScript, neg bool, args []string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
 	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	ts.Defer(func() { srv.Close() })
+	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+}
+
+// cmdStubHTTP: stubhttp VAR STATUS BODY serves STATUS and BODY for every path on a free
+// 127.0.0.1 port until the script ends (a web server that is not ComfyUI); $VAR is its port.
+func cmdStubHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: stubhttp VAR STATUS BODY")
+	}
+	code, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(code)
+		io.WriteString(w, args[2])
+	})}
 	go srv.Serve(ln)
 	ts.Defer(func() { srv.Close() })
 	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))

@@ -218,9 +218,17 @@ func (c *Client) Ready(ctx context.Context) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("probe /system_stats: HTTP %d", resp.StatusCode)
+		return fmt.Errorf("probe /system_stats: %w", &StatusError{Code: resp.StatusCode})
 	}
 	return nil
+}
+
+// StatusError is a reply with an HTTP status other than the one expected: the server is
+// there, but did not do what ComfyUI does.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
 }
 
 // SystemStats fetches GET /system_stats.

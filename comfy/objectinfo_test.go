@@ -300,3 +300,17 @@ func TestTypesFit(t *testing.T) {
 		}
 	}
 }
+
+// A server whose /object_info is empty is not told to install a custom node for KSampler,
+// nor is one that lacks only a node every ComfyUI has (issue 10, item 15).
+func TestPreflightEmptyOrBrokenServer(t *testing.T) {
+	w := Workflow{"3": {ClassType: "KSampler", Inputs: map[string]any{"seed": 1}}, "9": {ClassType: "SaveImage", Inputs: map[string]any{}}}
+	err := Preflight(w, ObjectInfo{})
+	if err == nil || !strings.Contains(err.Error(), "/object_info is empty") || strings.Contains(err.Error(), "install the custom node") {
+		t.Errorf("empty object_info: %v", err)
+	}
+	err = Preflight(w, ObjectInfo{"SaveImage": {OutputNode: true}})
+	if err == nil || !strings.Contains(err.Error(), "built into ComfyUI") || strings.Contains(err.Error(), "install the custom node") {
+		t.Errorf("KSampler missing: %v", err)
+	}
+}

@@ -92,9 +92,19 @@ func StaticCheck(w Workflow) error {
 // Preflight checks a workflow against a server's /object_info before anything is timed. It
 // returns nil or a *[PreflightError] listing every problem: unknown node classes, combo values
 // (model files) the server does not offer, missing required inputs, links to unknown nodes or
+// builtinNodes are node classes every ComfyUI has: one missing is no custom node to install.
+var builtinNodes = map[string]bool{
+	"KSampler": true, "KSamplerAdvanced": true, "CheckpointLoaderSimple": true, "CLIPTextEncode": true,
+	"VAEDecode": true, "VAEEncode": true, "VAELoader": true, "SaveImage": true, "PreviewImage": true,
+	"EmptyLatentImage": true, "UNETLoader": true, "CLIPLoader": true, "LoadImage": true, "ImageScale": true,
+}
+
 // outputs, values outside min/max, links whose output type does not fit the input, and a graph
 // without an output node.
 func Preflight(w Workflow, info ObjectInfo) error {
+	if len(info) == 0 {
+		return fmt.Errorf("preflight: the server lists no node classes at all (/object_info is empty): it is not a working ComfyUI, or it failed to load its nodes; see its log")
+	}
 	var ps []Problem
 	add := func(id, class, input, format string, args ...any) {
 		ps = append(ps, Problem{NodeID: id, ClassType: class, Input: input, Message: fmt.Sprintf(format, args...)})
@@ -109,6 +119,9 @@ func Preflight(w Workflow, info ObjectInfo) error {
 			continue
 		case !known && placeholders[n.ClassType] != "":
 			add(id, n.ClassType, "", "%s", placeholders[n.ClassType])
+			continue
+		case !known && builtinNodes[n.ClassType]:
+			add(id, n.ClassType, "", "node class %q is built into ComfyUI, but this server does not list it: its nodes failed to load or it is not ComfyUI; see its log", n.ClassType)
 			continue
 		case !known:
 			add(id, n.ClassType, "", "node class %q does not exist on this server; install the custom node that provides it (and restart ComfyUI) or remove the node", n.ClassType)

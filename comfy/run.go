@@ -117,7 +117,7 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 	unreachable := time.Time{} // since when neither /history nor /ws answer after a drop
 	poll := pollMin
 	nextQueueCheck := res.Accepted.Add(queueCheckEvery)
-	noted := false
+	noted, runningSeen := false, false
 	timer := time.NewTimer(c.idle)
 	defer timer.Stop()
 	var buf []frame
@@ -171,13 +171,17 @@ func (c *Client) follow(ctx context.Context, t *tracker) (*Result, error) {
 				poll = min(poll*2, pollMax)
 			}
 		}
-		running := t.started()
+		running := t.started() || runningSeen
 		if !running && !time.Now().Before(nextQueueCheck) {
 			// Still pending: say behind how many prompts, and notice a prompt that another
 			// client removed from the queue (or that ended unseen).
 			nextQueueCheck = time.Now().Add(queueCheckEvery)
 			if q, err := c.Queue(ctx); err == nil {
 				switch q.State(res.PromptID) {
+				case PromptRunning:
+					// It executes, though its execution_start never reached us: from now on
+					// silence counts.
+					runningSeen, last = true, time.Now()
 				case PromptPending:
 					if !noted {
 						noted = true

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -28,6 +29,8 @@ type Client struct {
 	cli        *client.Client
 	apiVersion string // the daemon's API version, from the ping
 	simRepo    string // SimRepo unless a test isolates its images
+	name       string // what reports call the engine (NewAt)
+	remote     bool   // tcp:// or ssh://: host paths and published ports are not this machine's
 	// simGrace is how long a simulator image stays after it was built or last reused, even
 	// when nothing uses it: another qwenlab may be between building it and creating its
 	// container (0: the default, an hour).
@@ -38,6 +41,13 @@ type Client struct {
 // friends, else /var/run/docker.sock) and pings it. If no daemon answers
 // the error wraps [ErrUnreachable] and says what to check.
 func New(ctx context.Context) (*Client, error) {
+	if h := os.Getenv(client.EnvOverrideHost); strings.HasPrefix(h, "ssh://") {
+		ep, err := ParseEndpoint(h, SSHArgsFromEnv())
+		if err != nil {
+			return nil, fmt.Errorf("DOCKER_HOST: %w", err)
+		}
+		return NewAt(ctx, ep)
+	}
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
@@ -50,7 +60,7 @@ func New(ctx context.Context) (*Client, error) {
 		cli.Close()
 		return nil, unreachable(host, err)
 	}
-	return &Client{cli: cli, apiVersion: ping.APIVersion}, nil
+	return &Client{cli: cli, apiVersion: ping.APIVersion, remote: Endpoint{}.Remote()}, nil
 }
 
 func unreachable(host string, err error) error {
@@ -59,8 +69,14 @@ func unreachable(host string, err error) error {
 		env = "(unset)"
 	}
 	hint := fmt.Sprintf("is the Docker daemon running? DOCKER_HOST=%s, daemon %s", env, host)
-	if strings.HasPrefix(host, "unix://") {
-		hint += fmt.Sprintf(", permission on %s? (is your user in the docker group?)", strings.TrimPrefix(host, "unix://"))
+	if sock, ok := strings.CutPrefix(host, "unix://"); ok {
+		// Say what is wrong with the socket itself: missing, or not ours to open.
+		switch _, serr := os.Stat(sock); {
+		case errors.Is(serr, os.ErrNotExist):
+			hint += fmt.Sprintf(" (%s does not exist: no daemon is listening there)", sock)
+		case errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
+			hint += fmt.Sprintf(", permission on %s? (is your user in the docker group?)", sock)
+		}
 	}
 	return fmt.Errorf("%w: %s: %v", ErrUnreachable, hint, err)
 }
@@ -82,7 +98,9 @@ type Info struct {
 	// starting a container proves it.
 	NVIDIAHint string
 	NCPU       int
-	MemTotal   int64 // bytes
+	MemTotal   int64  // bytes
+	Name       string // the engine host's name
+	Arch       string // the engine host's architecture (x86_64, aarch64)
 }
 
 // Info asks the daemon about itself.
@@ -101,6 +119,8 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 		CDISpecDirs:    si.CDISpecDirs,
 		NCPU:           si.NCPU,
 		MemTotal:       si.MemTotal,
+		Name:           si.Name,
+		Arch:           si.Architecture,
 	}
 	for name := range si.Runtimes {
 		in.Runtimes = append(in.Runtimes, name)

@@ -51,6 +51,8 @@ type Spec struct {
 	// under Aliases instead of the default bridge.
 	Network string
 	Aliases []string
+
+	remoteHost bool // set by Create on a remote engine: mount sources are that host's paths
 }
 
 // Ulimit is one resource limit of a container.
@@ -124,7 +126,7 @@ func createOptions(s Spec) (client.ContainerCreateOptions, error) {
 		if !filepath.IsAbs(m.Source) {
 			return zero, fmt.Errorf("mount source %q: not an absolute path", m.Source)
 		}
-		if _, err := os.Stat(m.Source); err != nil {
+		if _, err := os.Stat(m.Source); err != nil && !s.remoteHost {
 			return zero, fmt.Errorf("mount source %q: %w", m.Source, err)
 		}
 		if !strings.HasPrefix(m.Target, "/") {
@@ -165,6 +167,7 @@ func createOptions(s Spec) (client.ContainerCreateOptions, error) {
 
 // Create creates (but does not start) a container and returns its id.
 func (c *Client) Create(ctx context.Context, s Spec) (string, error) {
+	s.remoteHost = c.remote
 	opts, err := createOptions(s)
 	if err != nil {
 		return "", fmt.Errorf("create container: %w", err)

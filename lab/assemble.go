@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,6 +123,7 @@ func (r *run) target() report.Target {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
 	}
 	t.Compose = r.composeReport()
+	t.ReadyAt = r.readyAt
 	return t
 }
 
@@ -287,7 +289,12 @@ func (r *run) toRun(pr *promptRun) report.Run {
 }
 
 func (r *run) gpuSection() report.GPUSection {
-	g := report.GPUSection{Available: r.deps.GPU != nil && r.gpuReason == "", Reason: r.gpuReason}
+	reason := r.gpuReason
+	if reason == "" && (r.deps.GPU == nil || len(r.gpus) == 0 && r.docker == nil && r.cfg.URL == "") {
+		// The run ended before the GPUs were looked at (or there is no monitor at all).
+		reason = cmp.Or(r.deps.GPUReason, "the run failed before the GPUs were looked at")
+	}
+	g := report.GPUSection{Available: r.deps.GPU != nil && reason == "", Reason: reason}
 	samples := r.gpuWatch.samples()
 	g.Samples = readings(samples)
 	if len(samples) == 0 {

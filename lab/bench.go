@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/url"
 
@@ -29,20 +28,20 @@ func (r *run) bench(ctx context.Context) (err error) {
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
-	if isLoopbackURL(r.cfg.URL) {
+	if isLoopbackURL(r.cfg.URL) || r.cfg.SameHost {
 		r.inventoryGPUs(docker.GPURequest{Kind: docker.GPUAll})
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}
-	r.clock = newServerClock(isLoopbackURL(r.cfg.URL))
+	r.clock = newServerClock(isLoopbackURL(r.cfg.URL) || r.cfg.SameHost)
 	c, err := r.deps.Dial(r.cfg.URL)
 	if err != nil {
 		return inPhase("connect", err)
 	}
 	defer c.Close()
 	defer r.settleServer(ctx, c)
-	if err := c.Ready(ctx); err != nil {
-		return inPhase("connect", fmt.Errorf("ComfyUI at %s does not answer: %w", r.cfg.URL, err))
+	if err := r.benchReady(ctx, c); err != nil {
+		return err
 	}
 	if err := r.livePreflight(ctx, c); err != nil {
 		return inPhase("preflight", err)

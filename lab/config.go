@@ -111,6 +111,14 @@ type Config struct {
 	// into this Config by package cli; the rest (command, entrypoint, shm size, ulimits, health
 	// check, labels, other bind mounts) is applied to the container here.
 	Compose *compose.Service
+
+	// WaitReady (bench --wait-ready) waits up to this long for the server to answer instead
+	// of probing it once, and records when it did (target.ready_at): the measuring container on
+	// a remote engine starts beside a ComfyUI that is still loading.
+	WaitReady time.Duration
+	// SameHost (bench --same-host): the server runs on this machine (or beside this container),
+	// so its GPUs are watched from here.
+	SameHost bool
 }
 
 // ownContainerWait caps the wait for an interrupt on qwenlab's own container when a failed

@@ -25,6 +25,16 @@ type Engine interface {
 	ListLabelled(ctx context.Context, runID string) ([]docker.Resource, error)
 }
 
+// RemoteEngine is what a run on a remote engine needs beyond [Engine]: a private network,
+// the engine's own event times, removing what the run labelled, and the engine's name.
+type RemoteEngine interface {
+	Engine
+	CreateNetwork(ctx context.Context, name, runID string) (string, error)
+	WatchEvents(ctx context.Context, runID string) <-chan docker.Event
+	RemoveResource(ctx context.Context, r docker.Resource) error
+	Name() string
+}
+
 // Comfy is the part of a ComfyUI server that a benchmark uses.
 type Comfy interface {
 	Ready(ctx context.Context) error

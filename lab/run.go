@@ -160,6 +160,7 @@ type run struct {
 	closers  []func()
 	secrets  []string     // --env values to redact everywhere
 	effSpec  *docker.Spec // the container as created (--compose reports it)
+	readyAt  *time.Time   // bench --wait-ready: when the server first answered
 	logs     *logFile     // --save-logs, once opened
 	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
@@ -200,6 +201,17 @@ func UpAndBench(ctx context.Context, cfg Config, deps Deps) (*report.Report, err
 	}
 	r.close()
 	return r.assemble(err), err
+}
+
+// Refused returns the report of a run that could not start at all (the Docker Engine does
+// not answer): what was asked for, the error and its phase, nothing measured. The README
+// promises a report also when a run fails, so there is one for this failure too.
+func Refused(cfg Config, deps Deps, phase string, err error) *report.Report {
+	r := newRun(cfg, deps)
+	r.plan, _ = newPlan(cfg)
+	r.teardown.Removed = true // nothing was created
+	r.teardown.Leftovers = []string{}
+	return r.assemble(inPhase(phase, err))
 }
 
 func (r *run) close() {

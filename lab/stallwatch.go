@@ -55,6 +55,10 @@ type StallError struct {
 func (e *StallError) Error() string { return e.Msg + " (--fail-on-slow)" }
 func (e *StallError) Unwrap() error { return ErrSlow }
 
+// gpuLoadStep is how much VRAM must change while the GPU computes nothing for it to count as
+// a model load (weights being copied in), not as idling.
+const gpuLoadStep = 256 << 20
+
 // stallFinding is one thing the watcher said.
 type stallFinding struct {
 	Kind       report.SlowKind
@@ -82,6 +86,7 @@ type stallWatch struct {
 	memLimit  int64
 	inPrompt  bool
 	gpuIdle   time.Time
+	gpuVRAM   uint64 // VRAM in use when the GPU went idle
 	said      map[report.SlowKind]bool
 	found     []stallFinding
 }
@@ -147,17 +152,20 @@ func (w *stallWatch) gpu(samples []gpu.Sample, now time.Time) {
 		return
 	}
 	busiest := 0.0
+	var vram uint64
 	for _, s := range samples {
 		busiest = max(busiest, s.UtilGPU)
+		vram += s.VRAMUsed
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.inPrompt && busiest <= w.lim.GPUIdlePct {
-		if w.gpuIdle.IsZero() {
-			w.gpuIdle = now
-		}
-	} else {
+	switch {
+	case !w.inPrompt || busiest > w.lim.GPUIdlePct:
 		w.gpuIdle = time.Time{}
+	case w.gpuIdle.IsZero() || vram > w.gpuVRAM+gpuLoadStep || vram+gpuLoadStep < w.gpuVRAM:
+		// Idle from now; a model load copies weights into VRAM with the compute idle, so
+		// VRAM that moves restarts the count.
+		w.gpuIdle, w.gpuVRAM = now, vram
 	}
 }
 

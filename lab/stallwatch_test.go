@@ -81,7 +81,7 @@ func TestStallWatchGPUIdleDuringPrompt(t *testing.T) {
 	var said []stallFinding
 	w := newTestWatch(&said)
 	t0 := time.Unix(1000, 0)
-	idle := []gpu.Sample{{Index: 0, UtilGPU: 0}, {Index: 1, UtilGPU: 0}}
+	idle := []gpu.Sample{{Index: 0, UtilGPU: 0, VRAMUsed: 12 << 30}, {Index: 1, UtilGPU: 0}}
 	for i := 0; i < 12; i++ { // between prompts an idle GPU is fine
 		w.gpu(idle, t0.Add(time.Duration(i)*time.Second))
 		w.check(t0.Add(time.Duration(i) * time.Second))
@@ -90,7 +90,17 @@ func TestStallWatchGPUIdleDuringPrompt(t *testing.T) {
 		t.Fatalf("idle GPU between prompts flagged: %+v", said)
 	}
 	w.prompt(true)
-	t1 := t0.Add(20 * time.Second)
+	// A model load: VRAM grows by 1 GiB a second with the compute idle; not idling.
+	tl := t0.Add(12 * time.Second)
+	for i := 0; i <= 12; i++ {
+		now := tl.Add(time.Duration(i) * time.Second)
+		w.gpu([]gpu.Sample{{Index: 0, VRAMUsed: uint64(i) << 30}, {Index: 1}}, now)
+		w.check(now)
+	}
+	if len(said) != 0 {
+		t.Fatalf("a model load was called idle: %+v", said)
+	}
+	t1 := tl.Add(13 * time.Second) // the load is done: VRAM stays, the GPU does nothing
 	for i := 0; i <= 11; i++ {
 		now := t1.Add(time.Duration(i) * time.Second)
 		w.gpu(idle, now)

@@ -55,6 +55,24 @@ func FuzzDecode(f *testing.F) {
 		if err := RenderSummary(io.Discard, r); err != nil {
 			t.Fatal(err)
 		}
+		if err := RenderHTML(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := RenderMarkdown(io.Discard, r); err != nil {
+			t.Fatal(err)
+		}
+		// The trend's partial decode accepts what Decode accepts and reads the same figures.
+		var tr trendReport
+		if err := decodeInto(data, &tr, &tr.SchemaVersion); err != nil {
+			t.Fatalf("Decode accepts it, the trend's decode does not: %v", err)
+		}
+		slim := tr.report()
+		if d := cmp.Diff(r.ColdStart, slim.ColdStart); d != "" {
+			t.Fatalf("the trend's decode reads another cold start:\n%s", d)
+		}
+		if err := RenderTrendHTML(io.Discard, BuildTrend([]NamedReport{{Name: "a.json", Report: slim}, {Name: "b.json", Report: r}}, nil)); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
 

@@ -17,6 +17,14 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		return fmt.Errorf("render markdown: no report")
 	}
 	var b bytes.Buffer
+	if secs := SectionReports(r); len(secs) >= 2 {
+		// A matrix: the images side by side (compare's Markdown), then each one.
+		if err := renderMatrixMarkdown(&b, r, secs); err != nil {
+			return err
+		}
+		_, err := w.Write(b.Bytes())
+		return err
+	}
 	p := buildPage(r)
 	m := md{b: &b}
 	m.printf("## qwenlab: %s\n\n", mdText(p.Title))
@@ -129,6 +137,31 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	m.kvTable([]string{"", ""}, append(append(append([]kv(nil), p.Env...), prefixed("param ", p.Params)...), prefixed("flag ", p.Config)...))
 	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("render markdown: %w", err)
+	}
+	return nil
+}
+
+func renderMatrixMarkdown(b *bytes.Buffer, r *Report, secs []NamedReport) error {
+	var names []string
+	for _, s := range secs {
+		names = append(names, s.Name)
+	}
+	fmt.Fprintf(b, "# qwenlab: %s on %s\n\n", mdText(r.Scenario.Name), mdText(strings.Join(names, " vs ")))
+	res := r.Comparison
+	if res == nil {
+		res, _ = CompareReports(secs, CompareOptions{Force: true})
+	}
+	if res != nil {
+		if err := RenderCompare(b, res, FormatMarkdown); err != nil {
+			return err
+		}
+		b.WriteString("\n")
+	}
+	for _, s := range secs {
+		if err := RenderMarkdown(b, s.Report); err != nil {
+			return err
+		}
+		b.WriteString("\n")
 	}
 	return nil
 }

@@ -42,3 +42,20 @@ func TestRenderMarkdownEscapes(t *testing.T) {
 		t.Error("the timeline's fence does not outgrow the backticks inside it")
 	}
 }
+
+func TestRenderMarkdownMatrix(t *testing.T) {
+	var b bytes.Buffer
+	if err := RenderMarkdown(&b, matrixReport()); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.HasPrefix(out, "# qwenlab: qwen-image-t2i on fast:1 vs slow\\<img src=x\\>:1\n") {
+		t.Errorf("matrix heading: %.80q", out)
+	}
+	if n := strings.Count(out, "### Cold start"); n != 2 {
+		t.Errorf("%d image sections, want 2", n)
+	}
+	if !strings.Contains(out, "+50.0%") {
+		t.Error("the comparison's change is missing")
+	}
+}

@@ -584,7 +584,11 @@ func (s summary) gpu() {
 	t := s.r.Teardown
 	switch {
 	case t.Removed:
-		s.printf("Teardown: removed (stop %s, remove %s)\n", humanPtr(t.StopS), humanPtr(t.RemoveS))
+		if t.StopS == nil && t.RemoveS == nil {
+			s.printf("Teardown: nothing to remove (no container was created)\n")
+		} else {
+			s.printf("Teardown: removed (stop %s, remove %s)\n", humanPtr(t.StopS), humanPtr(t.RemoveS))
+		}
 	case len(t.Leftovers) > 0:
 		s.printf("Teardown: NOT removed, left behind: %s (run qwenlab cleanup)\n", oneLine(strings.Join(t.Leftovers, ", "), 200))
 	case s.r.Target.Kind == TargetDocker:

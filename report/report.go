@@ -117,6 +117,10 @@ type Target struct {
 	Config map[string]string `json:"config,omitempty"`
 	// Compose is set when the container came from a Compose file (--compose).
 	Compose *Compose `json:"compose,omitempty"`
+	// ReadyAt is when the server first answered (bench --wait-ready).
+	ReadyAt *time.Time `json:"ready_at,omitempty"`
+	// Remote is set for a run on a remote engine (--host, --context).
+	Remote *Remote `json:"remote,omitempty"`
 }
 
 // ImageInfo is the container image a docker target ran.

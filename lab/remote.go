@@ -1,0 +1,362 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// comfyAlias is ComfyUI's name on a remote run's private network.
+const comfyAlias = "comfy"
+
+// LabelRole marks what a container of a remote run is: "comfyui" or "agent".
+const LabelRole = "qwenlab.role"
+
+// remoteRun is one up-and-bench on a remote engine. The WebSocket client must not cross the
+// network between here and there (the latency would be the network's, not ComfyUI's) and no
+// port may be opened there: qwenlab's own image runs on the engine as a short-lived
+// measuring container on a private network beside ComfyUI (bench --url http://comfy:PORT
+// --json), its report comes back over the engine API (its logs), and is merged with what the
+// engine saw, on the engine's own clock.
+type remoteRun struct {
+	*run
+	e        RemoteEngine
+	agentRef string
+	network  string
+	comfyID  string
+	agentID  string
+	agent    *report.Report // the measuring container's report
+
+	mu     sync.Mutex
+	events []docker.Event
+}
+
+// UpAndBenchRemote is [UpAndBench] on a remote engine (deps.Engine must be a [RemoteEngine]).
+func UpAndBenchRemote(ctx context.Context, cfg Config, deps Deps) (*report.Report, error) {
+	r := newRun(cfg, deps)
+	rr := &remoteRun{run: r}
+	err := rr.do(ctx)
+	r.close()
+	rep := r.assemble(err)
+	rr.merge(rep)
+	return rep, err
+}
+
+func (rr *remoteRun) do(ctx context.Context) (err error) {
+	e, ok := rr.deps.Engine.(RemoteEngine)
+	if !ok {
+		return inPhase("preflight", errors.New("this engine cannot run remote benchmarks"))
+	}
+	rr.e = e
+	defer func() { err = errors.Join(err, rr.teardownRemote(ctx)) }()
+	if rr.plan, err = newPlan(rr.cfg); err != nil {
+		return inPhase("preflight", err)
+	}
+	if rr.cfg.WorkflowPath != "" || rr.cfg.Scenario.Source != "embedded" {
+		return inPhase("preflight", fmt.Errorf("on a remote engine the measuring container runs an embedded --scenario (see `qwenlab scenarios`); --workflow and scenario files are not supported there yet"))
+	}
+	if rr.cfg.ModelsDir != "" && !path.IsAbs(rr.cfg.ModelsDir) {
+		return inPhase("preflight", fmt.Errorf("--models %s: on a remote engine give the absolute path of the models folder on that host", rr.cfg.ModelsDir))
+	}
+	info, err := e.Info(ctx)
+	if err != nil {
+		return inPhase("preflight", fmt.Errorf("docker info: %w", err))
+	}
+	rr.docker = &info
+	gpuReq, err := docker.ParseGPUs(rr.cfg.GPUs)
+	if err != nil {
+		return inPhase("preflight", err)
+	}
+	gpuReq = preferCDI(gpuReq, info.CDIDevices)
+	rr.gpuReason = "remote host"
+	rr.progressf("engine %s at %s (%s): measuring on the remote", info.ServerVersion, e.Name(), info.Name)
+
+	ref, err := rr.resolveImage(ctx)
+	if err != nil {
+		return inPhase("pull", err)
+	}
+	if rr.deps.SimImage == nil {
+		return inPhase("preflight", errors.New("no measuring image: qwenlab cannot build its own image here"))
+	}
+	if rr.agentRef, err = rr.deps.SimImage(ctx); err != nil {
+		return inPhase("preflight", fmt.Errorf("measuring image: %w", err))
+	}
+
+	evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		for ev := range e.WatchEvents(evCtx, rr.cfg.RunID) {
+			rr.mu.Lock()
+			rr.events = append(rr.events, ev)
+			rr.mu.Unlock()
+		}
+	}()
+	rr.closers = append(rr.closers, func() {
+		rr.waitEvent("destroy", 2*time.Second)
+		stopEvents()
+		<-evDone
+	})
+
+	rr.network = "qwenlab-" + rr.cfg.RunID
+	if _, err := e.CreateNetwork(ctx, rr.network, rr.cfg.RunID); err != nil {
+		return inPhase("create", err)
+	}
+	var mounts []docker.Mount
+	if rr.cfg.ModelsDir != "" {
+		mounts = []docker.Mount{{Source: rr.cfg.ModelsDir, Target: rr.cfg.ModelsTarget, ReadOnly: true}}
+	}
+	spec := rr.spec(ref, mounts, gpuReq)
+	if rr.image != nil && rr.image.Simulator && rr.cfg.Compose == nil {
+		// The simulator lists its demo model files when given no --models folder.
+		spec.Cmd = append([]string{"--listen", "0.0.0.0", "--port", strconv.Itoa(rr.cfg.ContainerPort), "--profile", rr.cfg.SimProfile}, rr.cfg.ComfyArgs...)
+	}
+	spec.HostPort, spec.Network, spec.Aliases = 0, rr.network, []string{comfyAlias}
+	spec.ContainerPort = 0 // nothing is published on the remote host
+	spec.Labels[LabelRole] = "comfyui"
+	rr.effSpec = &spec
+	if rr.comfyID, err = e.Create(ctx, spec); err != nil {
+		return inPhase("create", err)
+	}
+	if err := e.Start(ctx, rr.comfyID); err != nil {
+		return inPhase("start", err)
+	}
+	rr.progressf("ComfyUI started on a private network; starting the measuring container")
+
+	agent := docker.Spec{
+		Name:       "qwenlab-" + rr.cfg.RunID + "-agent",
+		Image:      rr.agentRef,
+		Entrypoint: []string{"/qwenlab"},
+		Cmd:        rr.agentArgs(),
+		Labels:     map[string]string{docker.LabelRun: rr.cfg.RunID, LabelRole: "agent"},
+		Network:    rr.network,
+		GPUs:       gpuReq, // NVML through the NVIDIA runtime's utility capability
+		Init:       true,
+	}
+	if rr.agentID, err = e.Create(ctx, agent); err != nil {
+		return inPhase("create", fmt.Errorf("measuring container: %w", err))
+	}
+	if err := e.Start(ctx, rr.agentID); err != nil {
+		return inPhase("start", fmt.Errorf("measuring container: %w", err))
+	}
+	var stdout bytes.Buffer
+	var stderrTail []string
+	err = e.FollowLogs(ctx, rr.agentID, func(l docker.LogLine) {
+		if l.Stream == "stdout" {
+			stdout.WriteString(l.Text)
+			if !l.Partial {
+				stdout.WriteByte('\n')
+			}
+			return
+		}
+		rr.progressf("%s", l.Text)
+		stderrTail = append(stderrTail, l.Text)
+		if len(stderrTail) > 20 {
+			stderrTail = stderrTail[1:]
+		}
+	})
+	if ctx.Err() != nil {
+		return inPhase("bench", ctx.Err())
+	}
+	if err != nil {
+		return inPhase("bench", fmt.Errorf("measuring container's output: %w", err))
+	}
+	st := <-e.WaitExit(ctx, rr.agentID)
+	rep, derr := report.Decode(stdout.Bytes())
+	if derr != nil {
+		return inPhase("bench", fmt.Errorf("the measuring container exited with code %d without a report (%v); its last lines:\n  %s", st.ExitCode, derr, strings.Join(stderrTail, "\n  ")))
+	}
+	rr.agent = rep
+	if rep.Error != nil {
+		return &PhaseError{Phase: rep.Error.Phase, Err: errors.New(rep.Error.Message)}
+	}
+	if st.ExitCode == 3 && rr.cfg.FailOnSlow {
+		return ErrSlow
+	}
+	return nil
+}
+
+// agentArgs is the measuring container's command line.
+func (rr *remoteRun) agentArgs() []string {
+	c := rr.cfg
+	args := []string{"bench", "--url", "http://" + comfyAlias + ":" + strconv.Itoa(c.ContainerPort), "--json", "--out=",
+		"--wait-ready", c.StartTimeout.String(), "--same-host",
+		"--scenario", c.Scenario.Name, "--runs", strconv.Itoa(c.Runs),
+		// One more warm-up: the first prompt against the fresh server is the cold start's.
+		"--warmup", strconv.Itoa(c.Warmup + 1),
+		"--seed", strconv.FormatUint(c.Seed, 10), "--prompt-timeout", c.PromptTimeout.String(),
+		"--on-error", string(c.OnError), "--gpu-interval", c.GPUInterval.String()}
+	if c.Metric != "" {
+		args = append(args, "--metric", string(c.Metric))
+	}
+	keys := make([]string, 0, len(c.Params))
+	for k := range c.Params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		args = append(args, "--set", k+"="+c.Params[k])
+	}
+	return args
+}
+
+// teardownRemote removes everything labelled with the run id (both containers, then the
+// network) and checks that nothing is left.
+func (rr *remoteRun) teardownRemote(ctx context.Context) error {
+	if rr.e == nil {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rr.cfg.TeardownTimeout)
+	defer cancel()
+	res, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
+	if err != nil {
+		rr.teardown.Leftovers = []string{"unknown: " + err.Error()}
+		return fmt.Errorf("teardown: %w", err)
+	}
+	t := time.Now()
+	var errs []error
+	for _, x := range res {
+		if rr.cfg.Keep && x.ID != rr.agentID {
+			continue
+		}
+		if err := rr.e.RemoveResource(tctx, x); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	removeS := time.Since(t).Seconds()
+	rr.teardown.RemoveS = &removeS
+	left, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rr.teardown.Leftovers = []string{}
+	for _, x := range left {
+		rr.teardown.Leftovers = append(rr.teardown.Leftovers, x.Kind+" "+short(x.ID))
+	}
+	rr.teardown.Removed = err == nil && len(left) == 0
+	if rr.cfg.Keep {
+		rr.warnf("kept ComfyUI on %s (--keep); remove it with `qwenlab cleanup --run %s` against that engine", rr.e.Name(), rr.cfg.RunID)
+		return nil
+	}
+	if len(errs) > 0 {
+		return inPhase("teardown", errors.Join(errs...))
+	}
+	return nil
+}
+
+// waitEvent waits up to d for the engine to report action for the ComfyUI container.
+func (rr *remoteRun) waitEvent(action string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, ok := rr.event(rr.comfyID, action); ok || rr.comfyID == "" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (rr *remoteRun) event(id, action string) (docker.Event, bool) {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	for _, ev := range rr.events {
+		if ev.ContainerID == id && ev.Action == action {
+			return ev, true
+		}
+	}
+	return docker.Event{}, false
+}
+
+// merge puts the measuring container's results and the engine's events into rep.
+func (rr *remoteRun) merge(rep *report.Report) {
+	remote := &report.Remote{AgentImage: rr.agentRef, Network: rr.network, Events: []report.EngineEvent{}}
+	if rr.e != nil {
+		remote.Engine = rr.e.Name()
+	}
+	rr.mu.Lock()
+	for _, ev := range rr.events {
+		who := "comfyui"
+		if ev.ContainerID == rr.agentID {
+			who = "agent"
+		}
+		remote.Events = append(remote.Events, report.EngineEvent{Container: who, Action: ev.Action, Time: ev.Time, ExitCode: ev.ExitCode})
+	}
+	rr.mu.Unlock()
+	if rr.effSpec != nil {
+		cs := containerSpec(*rr.effSpec)
+		remote.ComfyUI = &cs
+	}
+	rep.Target.Remote = remote
+	if d := rr.docker; d != nil {
+		rep.Host.Hostname, rep.Host.OS, rep.Host.Kernel, rep.Host.CPUs, rep.Host.Arch = d.Name, d.OS, d.Kernel, d.NCPU, d.Arch
+	}
+	a := rr.agent
+	if a == nil {
+		rep.GPU.Reason = "remote host"
+		return
+	}
+	rep.Scenario = a.Scenario
+	rep.Target.ComfyUIVersion = a.Target.ComfyUIVersion
+	rep.GPU = a.GPU
+	if !a.GPU.Available {
+		rep.GPU.Reason = "remote host"
+		if a.GPU.Reason != "" {
+			rep.GPU.Reason += " (measuring container: " + a.GPU.Reason + ")"
+		}
+	}
+	rep.Host.GPUs = a.Host.GPUs
+	rep.Warnings = append(rep.Warnings, a.Warnings...)
+	var first *report.Run
+	if w := a.Warm; w != nil {
+		ww := *w
+		if len(ww.Warmups) > 0 {
+			f := ww.Warmups[0]
+			first = &f
+			ww.Warmups = ww.Warmups[1:]
+		}
+		rep.Warm = &ww
+	}
+	rep.ColdStart = rr.coldFromEvents(a, first)
+	if rep.ColdStart != nil {
+		delete(rep.Missing, "cold_start")
+	}
+}
+
+// coldFromEvents builds the cold start from the engine's create and start events (the
+// engine's clock) and the measuring container's ready time and first prompt (the same host's
+// clock).
+func (rr *remoteRun) coldFromEvents(a *report.Report, first *report.Run) *report.ColdStart {
+	created, ok1 := rr.event(rr.comfyID, "create")
+	started, ok2 := rr.event(rr.comfyID, "start")
+	if !ok1 || !ok2 {
+		return nil
+	}
+	t0 := created.Time
+	cs := &report.ColdStart{FirstPrompt: first}
+	at := func(t time.Time) float64 { return t.Sub(t0).Seconds() }
+	cs.Phases.Add(report.PhaseStart, started.Time.Sub(t0).Seconds())
+	cs.Timeline = append(cs.Timeline, report.TimelineEntry{Name: report.PhaseStart.Span(), StartS: 0, EndS: at(started.Time), Source: report.SourceEngine})
+	end := started.Time
+	if ra := a.Target.ReadyAt; ra != nil && ra.After(started.Time) {
+		cs.Phases.Add(report.PhaseReady, ra.Sub(started.Time).Seconds())
+		cs.Timeline = append(cs.Timeline, report.TimelineEntry{Name: report.PhaseReady.Span(), StartS: at(started.Time), EndS: at(*ra), Source: report.SourceAPI})
+		end = *ra
+		if first != nil {
+			cs.Phases.Add(report.PhaseFirstPrompt, first.LatencyS)
+			fe := end.Add(time.Duration(first.LatencyS * float64(time.Second)))
+			cs.Timeline = append(cs.Timeline, report.TimelineEntry{Name: report.PhaseFirstPrompt.Span(), StartS: at(end), EndS: at(fe), Source: report.SourceAPI})
+			end = fe
+		}
+	}
+	cs.TotalS = at(end)
+	return cs
+}

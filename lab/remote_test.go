@@ -1,0 +1,83 @@
+package lab
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/report"
+)
+
+// TestRemoteMerge: the cold start comes from the engine's create/start events and the
+// measuring container's ready time and first prompt; the first warm-up is that first prompt.
+func TestRemoteMerge(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	ready := t0.Add(3 * time.Second)
+	cfg := Defaults()
+	cfg.RunID = "r1"
+	rr := &remoteRun{run: newRun(cfg, Deps{}), comfyID: "c1", agentID: "a1", network: "qwenlab-r1", agentRef: "qwenlab-sim:x"}
+	rr.events = []docker.Event{
+		{ContainerID: "c1", Action: "create", Time: t0},
+		{ContainerID: "c1", Action: "start", Time: t0.Add(500 * time.Millisecond)},
+		{ContainerID: "a1", Action: "create", Time: t0.Add(600 * time.Millisecond)},
+		{ContainerID: "c1", Action: "die", Time: t0.Add(9 * time.Second), ExitCode: "137"},
+	}
+	rr.docker = &docker.Info{Name: "gpu1", OS: "Debian", NCPU: 64, Arch: "x86_64"}
+	rr.agent = &report.Report{
+		Target: report.Target{ReadyAt: &ready, ComfyUIVersion: "0.21.0"},
+		GPU:    report.GPUSection{Available: false, Reason: "NVML not found"},
+		Warm: &report.Warm{
+			Warmups: []report.Run{{Kind: "warmup", Seed: "42", LatencyS: 2}, {Kind: "warmup", Seed: "43", LatencyS: 0.5}},
+			Runs:    []report.Run{{Kind: "warm", Seed: "44", LatencyS: 0.4}},
+		},
+	}
+	rep := &report.Report{Missing: map[string]string{}}
+	rr.merge(rep)
+	cs := rep.ColdStart
+	if cs == nil {
+		t.Fatal("no cold start")
+	}
+	check := func(name string, got *float64, want float64) {
+		t.Helper()
+		if got == nil || *got < want-1e-9 || *got > want+1e-9 {
+			t.Errorf("%s = %v, want %g", name, got, want)
+		}
+	}
+	check("start_s", cs.Phases.StartS, 0.5)
+	check("ready_s", cs.Phases.ReadyS, 2.5)
+	check("first_prompt_s", cs.Phases.FirstPromptS, 2)
+	if cs.TotalS < 5-1e-9 || cs.TotalS > 5+1e-9 {
+		t.Errorf("total %g, want 5", cs.TotalS)
+	}
+	if cs.FirstPrompt == nil || cs.FirstPrompt.Seed != "42" || len(rep.Warm.Warmups) != 1 || rep.Warm.Warmups[0].Seed != "43" {
+		t.Errorf("first prompt %+v, warmups %+v", cs.FirstPrompt, rep.Warm.Warmups)
+	}
+	if !strings.HasPrefix(rep.GPU.Reason, "remote host") || !strings.Contains(rep.GPU.Reason, "NVML not found") {
+		t.Errorf("gpu reason %q", rep.GPU.Reason)
+	}
+	if rep.Host.Hostname != "gpu1" || rep.Host.CPUs != 64 {
+		t.Errorf("host %+v", rep.Host)
+	}
+	r := rep.Target.Remote
+	if r == nil || len(r.Events) != 4 || r.Events[2].Container != "agent" || r.Events[3].ExitCode != "137" {
+		t.Errorf("remote %+v", r)
+	}
+}
+
+func TestRemoteAgentArgs(t *testing.T) {
+	cfg := Defaults()
+	cfg.Runs, cfg.Warmup, cfg.ContainerPort = 7, 2, 8189
+	cfg.Params = map[string]string{"steps": "4", "height": "64"}
+	rr := &remoteRun{run: newRun(cfg, Deps{})}
+	got := strings.Join(rr.agentArgs(), " ")
+	for _, want := range []string{"bench --url http://comfy:8189 --json --out=", "--wait-ready 10m0s", "--same-host", "--runs 7", "--warmup 3", "--set height=64 --set steps=4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("agent args %q lack %q", got, want)
+		}
+	}
+	if slices.Contains(rr.agentArgs(), "--port") {
+		t.Error("the measuring container must publish nothing")
+	}
+}
