@@ -220,6 +220,7 @@ func (d *Display) Event(ev lab.Event) {
 	}
 	now := d.opts.Now()
 	s := &d.st
+	pre := label(ev.Image, ev.Cold) // a line names what its own event is about
 	if ev.Cold > 0 {
 		s.cold = ev.Cold
 	}
@@ -228,9 +229,9 @@ func (d *Display) Event(ev lab.Event) {
 	}
 	switch ev.Kind {
 	case lab.EventNote:
-		d.line(ev.Text)
+		d.line(pre + ev.Text)
 	case lab.EventWarning:
-		d.line(d.style("warning: ", ansi.Yellow) + ev.Text)
+		d.line(pre + d.style("warning: ", ansi.Yellow) + ev.Text)
 	case lab.EventStage:
 		s.stage, s.stageText, s.stageStart = ev.Stage, ev.Text, now
 		s.pull, s.node, s.step, s.max, s.stepTimes = nil, "", 0, 0, nil
@@ -239,11 +240,11 @@ func (d *Display) Event(ev lab.Event) {
 			s.pullStart = now
 		}
 		if d.opts.Mode == Plain {
-			d.line(d.prefix() + ev.String())
+			d.line(pre + ev.String())
 		}
 	case lab.EventStageDone:
 		if d.opts.Mode == Plain {
-			d.line(d.prefix() + ev.String())
+			d.line(pre + ev.String())
 			if s.stage == ev.Stage {
 				s.stage = lab.StageNone
 			}
@@ -253,7 +254,7 @@ func (d *Display) Event(ev lab.Event) {
 		if ev.Text == "failed" {
 			mark = d.style("✗ ", ansi.Red)
 		}
-		line := fmt.Sprintf("%s%s%-20s %8s", mark, d.prefix(), ev.Stage, report.HumanSeconds(ev.Elapsed.Seconds()))
+		line := fmt.Sprintf("%s%s%-20s %8s", mark, pre, ev.Stage, report.HumanSeconds(ev.Elapsed.Seconds()))
 		if ev.Text != "" {
 			line += "  " + ev.Text
 		}
@@ -276,7 +277,7 @@ func (d *Display) Event(ev lab.Event) {
 			s.model, s.modelStart = Sanitize(ev.Model), now
 		}
 		if ev.ModelLoaded && s.model != "" {
-			d.line(fmt.Sprintf("  %smodel %s loaded in %s", d.prefix(), s.model, report.HumanSeconds(now.Sub(s.modelStart).Seconds())))
+			d.line(fmt.Sprintf("  %smodel %s loaded in %s", pre, s.model, report.HumanSeconds(now.Sub(s.modelStart).Seconds())))
 			s.model = ""
 		}
 		if d.opts.Verbose {
@@ -289,7 +290,7 @@ func (d *Display) Event(ev lab.Event) {
 		s.lastResult = fmt.Sprintf("%s %d/%d: %s", lab.PromptNoun(ev.Stage), ev.Run, ev.Runs, ev.Text)
 		s.prompt = lab.Event{}
 		if d.opts.Mode == Plain || d.opts.Verbose || strings.Contains(ev.Text, "failed") {
-			d.line(d.prefix() + s.lastResult)
+			d.line(pre + s.lastResult)
 		}
 	case lab.EventStep:
 		if ev.Node != s.node {
@@ -313,14 +314,18 @@ func (d *Display) Event(ev lab.Event) {
 	}
 }
 
-// prefix names the cold start or image of a run with several.
-func (d *Display) prefix() string {
+// prefix names the cold start or image (or engine) the live area is about.
+func (d *Display) prefix() string { return label(d.st.image, d.st.cold) }
+
+// label is "[IMAGE, cold start N] " for a run with several images (or engines) or cold
+// starts, "" otherwise.
+func label(image string, cold int) string {
 	var p []string
-	if d.st.image != "" {
-		p = append(p, d.st.image)
+	if image != "" {
+		p = append(p, image)
 	}
-	if d.st.cold > 0 {
-		p = append(p, fmt.Sprintf("cold start %d", d.st.cold))
+	if cold > 0 {
+		p = append(p, fmt.Sprintf("cold start %d", cold))
 	}
 	if len(p) == 0 {
 		return ""
