@@ -33,6 +33,9 @@ type plan struct {
 	params map[string]any   // the scenario's named parameters, as sent
 	sha    string
 	models []string
+	// placeholders are the model files --workflow's loaders name: the simulator gets them as
+	// placeholder files (a scenario's are its models).
+	placeholders []string
 }
 
 // CheckPlan parses the scenario's (or --workflow's) graph and applies the --set overrides
@@ -78,6 +81,14 @@ func newPlan(cfg Config) (*plan, error) {
 	if cfg.WorkflowPath != "" {
 		targets = inferParams(wf) // a user graph: find the usual parameters from its sampler
 		p.models = nil
+		// The simulator's placeholders: the files the graph's loaders name. They come from a
+		// file the user may have downloaded, so they may not leave the models folder.
+		for _, m := range comfy.ModelFiles(wf) {
+			if err := scenarios.CheckRelPath(m); err != nil {
+				return nil, usagef("workflow %s: model %q: %v", cfg.WorkflowPath, m, err)
+			}
+			p.placeholders = append(p.placeholders, m)
+		}
 	}
 	names := make([]string, 0, len(cfg.Params))
 	for n := range cfg.Params {
