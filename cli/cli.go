@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"regexp"
@@ -84,6 +85,10 @@ func commands() []command {
 
 // Main runs qwenlab with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	// net/http writes its own complaints ("Unsolicited response received on idle HTTP
+	// channel") through the standard logger: raw library lines are not for the user, and
+	// what matters reaches them as an error. (The process-wide logger: Main owns the process.)
+	log.SetOutput(io.Discard)
 	e := &env{stdout: stdout, stderr: stderr}
 	e.redact()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {

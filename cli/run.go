@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/comfy"
@@ -579,24 +580,12 @@ func checkDropCaches(c *lab.Config, euid int) error {
 	return nil
 }
 
-// parseBytes reads a size as Docker's --memory takes it: a number with an optional b, k, m
-// or g suffix (powers of 1024).
+// parseBytes reads a size as Docker's --memory takes it (go-units' RAMInBytes: 512m, 48g,
+// 48gb, 48GiB, powers of 1024).
 func parseBytes(s string) (int64, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "g"):
-		mult, s = 1<<30, strings.TrimSuffix(s, "g")
-	case strings.HasSuffix(s, "m"):
-		mult, s = 1<<20, strings.TrimSuffix(s, "m")
-	case strings.HasSuffix(s, "k"):
-		mult, s = 1<<10, strings.TrimSuffix(s, "k")
-	case strings.HasSuffix(s, "b"):
-		s = strings.TrimSuffix(s, "b")
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 || n*float64(mult) > 1<<50 {
+	n, err := units.RAMInBytes(strings.TrimSpace(s))
+	if err != nil || n <= 0 || n > 1<<50 {
 		return 0, fmt.Errorf("size %q", s)
 	}
-	return int64(n * float64(mult)), nil
+	return n, nil
 }

@@ -125,7 +125,12 @@ func TestScripts(t *testing.T) {
 
 // dockerReachable pings the engine; with QWENLAB_REQUIRE_DOCKER=1 (CI) an unreachable engine
 // fails the test instead of skipping the Docker scripts.
+// Under -short the [docker] scripts skip: they start containers.
 func dockerReachable(t *testing.T) bool {
+	if testing.Short() {
+		t.Log("-short: the [docker] scripts skip")
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	dc, err := docker.New(ctx)

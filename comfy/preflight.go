@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,32 @@ func (e *PreflightError) Error() string {
 		lines[i] = p.String()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ModelFiles lists the model files a workflow's core loaders name, as paths under the models
+// folder ("diffusion_models/x.safetensors"), sorted and without duplicates: what a models
+// folder must hold for the graph to pass the preflight. Linked (non-literal) inputs are
+// skipped. Names are as written in the file: callers check them before using them as paths.
+func ModelFiles(w Workflow) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range w.ids() {
+		n := w[id]
+		for input, v := range n.Inputs {
+			dir := modelFolder(n.ClassType, input)
+			name, ok := v.(string)
+			if dir == "" || !ok || name == "" {
+				continue
+			}
+			p := strings.TrimPrefix(dir, "models/") + "/" + name
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // modelFolder names the models/ folder behind the file picker input of a core loader, or "".

@@ -49,6 +49,9 @@ type Config struct {
 
 	Faults                   []string // --fault: crash-at-step=K oom-at-node=ID hang-at-step=K drop-ws-at-step=K slow-node=ID:DUR thrash-at-startup fail-startup slow-startup=DUR
 	CustomNodeImportFailures []string // --custom-node-import-failure NAME
+	// ExtraNodes adds that many filler node classes (listed, never runnable), so that
+	// /object_info has the size of a real install (ComfyUI 0.21.0: 704 classes).
+	ExtraNodes int
 
 	Log io.Writer // where the log lines go (stderr in Command); nil discards them
 }

@@ -1,6 +1,7 @@
 package comfysim
 
 import (
+	"fmt"
 	"math/big"
 	"strconv"
 )
@@ -370,3 +371,27 @@ func nonNil(s []string) []string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// fillerDefs are n node classes that only make /object_info as large as a real install's:
+// each has the inputs of a typical sampler-like node. They cannot run.
+func fillerDefs(version string, n int) []*nodeDef {
+	out := make([]*nodeDef, 0, n)
+	for i := range n {
+		out = append(out, &nodeDef{
+			class: fmt.Sprintf("SimFiller%03d", i), display: fmt.Sprintf("Filler %d", i), category: "simulator/filler", module: "comfysim.filler",
+			output: []string{"LATENT"}, outputName: []string{"LATENT"},
+			required: []inputSpec{
+				{name: "model", typ: "MODEL"},
+				{name: "latent", typ: "LATENT"},
+				{name: "steps", typ: "INT", opts: obj{{"default", 20}, {"min", 1}, {"max", 10000}}},
+				{name: "cfg", typ: "FLOAT", opts: obj{{"default", pyFloat(8)}, {"min", pyFloat(0)}, {"max", pyFloat(100)}, {"step", pyFloat(0.1)}}},
+				{name: "sampler_name", typ: "COMBO", combo: fixed(samplerNames(version)...)},
+				{name: "scheduler", typ: "COMBO", combo: fixed(schedulers...)},
+			},
+			run: func(*runCtx, inputs) ([]any, obj, error) {
+				return nil, nil, fmt.Errorf("a simulator filler node cannot run")
+			},
+		})
+	}
+	return out
+}

@@ -95,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 		loaded: map[string]float64{}, wake: make(chan struct{}, 1),
 		rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 0x51)),
 	}
-	for _, d := range nodeDefs(cfg.ComfyVersion) {
+	for _, d := range append(nodeDefs(cfg.ComfyVersion), fillerDefs(cfg.ComfyVersion, cfg.ExtraNodes)...) {
 		s.defs[d.class] = d
 		s.defOrder = append(s.defOrder, d)
 	}

@@ -28,6 +28,9 @@ import (
 // testClient connects to the real daemon, skipping only when none answers.
 func testClient(t testing.TB) *Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: integration test against the Docker Engine skipped")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	c, err := New(ctx)

@@ -187,6 +187,7 @@ func (r *run) coldSection() *report.ColdStart {
 	cs.ModelReadBytesPerS = first.ModelReadBytesPerS
 	cs.Phases = first.Phases
 	cs.TotalS = first.TotalS
+	cs.ChargedS = r.colds[0].tl.charged()
 	cs.Timeline = first.Timeline
 	cs.FirstPrompt = first.FirstPrompt
 	if len(r.colds) > 1 {
@@ -290,9 +291,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 
 func (r *run) gpuSection() report.GPUSection {
 	reason := r.gpuReason
-	if reason == "" && (r.deps.GPU == nil || len(r.gpus) == 0 && r.docker == nil && r.cfg.URL == "") {
-		// The run ended before the GPUs were looked at (or there is no monitor at all).
-		reason = cmp.Or(r.deps.GPUReason, "the run failed before the GPUs were looked at")
+	if reason == "" && r.deps.GPU == nil { // the run ended before the GPUs were looked at
+		reason = cmp.Or(r.deps.GPUReason, "no GPU monitor")
 	}
 	g := report.GPUSection{Available: r.deps.GPU != nil && reason == "", Reason: reason}
 	samples := r.gpuWatch.samples()

@@ -286,7 +286,7 @@ func (r *run) livePreflight(ctx context.Context, c Comfy) error {
 	if ss, err := c.SystemStats(ctx); err == nil {
 		r.sysStats = &ss
 	}
-	info, err := c.ObjectInfo(ctx)
+	info, err := c.ObjectInfoFor(ctx, r.plan.classes())
 	if err != nil {
 		return fmt.Errorf("read /object_info: %w", err)
 	}

@@ -40,7 +40,9 @@ type RemoteEngine interface {
 type Comfy interface {
 	Ready(ctx context.Context) error
 	SystemStats(ctx context.Context) (comfy.SystemStats, error)
-	ObjectInfo(ctx context.Context) (comfy.ObjectInfo, error)
+	// ObjectInfoFor describes the given node classes (GET /object_info/{class}); a class
+	// the server lacks is absent.
+	ObjectInfoFor(ctx context.Context, classes []string) (comfy.ObjectInfo, error)
 	Run(ctx context.Context, w comfy.Workflow) (*comfy.Result, error)
 	Close() error
 }

@@ -205,7 +205,15 @@ func (c *fakeComfy) SystemStats(context.Context) (comfy.SystemStats, error) {
 	return comfy.SystemStats{System: comfy.System{ComfyUIVersion: "0.21.0"}}, nil
 }
 
-func (c *fakeComfy) ObjectInfo(context.Context) (comfy.ObjectInfo, error) { return c.info, nil }
+func (c *fakeComfy) ObjectInfoFor(_ context.Context, classes []string) (comfy.ObjectInfo, error) {
+	out := comfy.ObjectInfo{}
+	for _, class := range classes {
+		if ni, ok := c.info[class]; ok {
+			out[class] = ni
+		}
+	}
+	return out, nil
+}
 
 func (c *fakeComfy) Close() error { c.closed = true; return nil }
 

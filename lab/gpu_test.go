@@ -113,6 +113,7 @@ func gpuFakeRun(t *testing.T, f *gpuFakeGPU) *run {
 	}
 	r.colds = []*coldRun{{Start: at(0), Ready: at(1000), First: prompt("cold", 0, 1500, 2500)}}
 	r.warm = []*promptRun{prompt("warm", 0, 3000, 3500), prompt("warm", 1, 3750, 4500)}
+	r.gpus, _ = f.Inventory() // a run that samples has looked at its GPUs
 	r.gpuWatch.set(gpu.NewSampler(0))
 	for range 23 { // -0.5 s .. 5 s
 		s, err := f.Sample([]int{0, 1})

@@ -432,7 +432,7 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 			os.RemoveAll(tmp)
 			return nil, nothing, fmt.Errorf("make placeholder models dir: %w", err)
 		}
-		for _, m := range r.plan.models {
+		for _, m := range append(r.plan.models, r.plan.placeholders...) {
 			if !filepath.IsLocal(filepath.FromSlash(m)) { // scenarios.Parse refuses these; never write outside tmp
 				cleanup()
 				return nil, nothing, fmt.Errorf("model %q: not a path inside the models folder", m)

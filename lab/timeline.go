@@ -138,3 +138,21 @@ func (t *timeline) entries() []report.TimelineEntry {
 	}
 	return out
 }
+
+// charged splits the top-level entries by whose time they were: each phase's charge, and the
+// gaps (qwenlab's work between phases) the harness's.
+func (t *timeline) charged() map[report.Charge]float64 {
+	out := map[report.Charge]float64{}
+	for _, s := range t.snapshot() {
+		switch {
+		case s.Phase != 0:
+			out[s.Phase.Charge()] += s.End.Sub(s.Start).Seconds()
+		case s.Parent == "" && s.Name == report.SpanGap:
+			out[report.ChargeHarness] += s.End.Sub(s.Start).Seconds()
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

@@ -59,6 +59,10 @@ func TestTimelineTiles(t *testing.T) {
 	if len(ph) != len(want) {
 		t.Errorf("phases %v, want %v", ph, want)
 	}
+	ch := tl.charged()
+	if !near(ch[report.ChargeEngine], 0.15) || !near(ch[report.ChargeComfyUI], 0.69) || !near(ch[report.ChargeHarness], 0.06) {
+		t.Errorf("charged %v, want engine 0.15 (pull, create, start), comfyui 0.69, harness 0.06 (gap, preflight)", ch)
+	}
 	if p, ok := tl.phaseAt(at(300)); !ok || p != report.PhaseReady {
 		t.Errorf("phaseAt(300ms) = %v, %v; want ready", p, ok)
 	}

@@ -33,6 +33,9 @@ type plan struct {
 	params map[string]any   // the scenario's named parameters, as sent
 	sha    string
 	models []string
+	// placeholders are the model files --workflow's loaders name: the simulator gets them as
+	// placeholder files (a scenario's are its models).
+	placeholders []string
 }
 
 // CheckPlan parses the scenario's (or --workflow's) graph and applies the --set overrides
@@ -78,6 +81,14 @@ func newPlan(cfg Config) (*plan, error) {
 	if cfg.WorkflowPath != "" {
 		targets = inferParams(wf) // a user graph: find the usual parameters from its sampler
 		p.models = nil
+		// The simulator's placeholders: the files the graph's loaders name. They come from a
+		// file the user may have downloaded, so they may not leave the models folder.
+		for _, m := range comfy.ModelFiles(wf) {
+			if err := scenarios.CheckRelPath(m); err != nil {
+				return nil, usagef("workflow %s: model %q: %v", cfg.WorkflowPath, m, err)
+			}
+			p.placeholders = append(p.placeholders, m)
+		}
 	}
 	names := make([]string, 0, len(cfg.Params))
 	for n := range cfg.Params {
@@ -176,6 +187,15 @@ func (p *plan) withSeed(seed uint64) comfy.Workflow {
 
 // check validates the graph against the live server's /object_info.
 func (p *plan) check(info comfy.ObjectInfo) error { return comfy.Preflight(p.wf, info) }
+
+// classes are the node classes of the workflow: all a preflight asks the server about.
+func (p *plan) classes() []string {
+	out := make([]string, 0, len(p.wf))
+	for _, n := range p.wf {
+		out = append(out, n.ClassType)
+	}
+	return out
+}
 
 // inferParams finds the usual named parameters in a user's workflow by following its sampler
 // (the first KSampler-like node by id): seed, steps, cfg on the sampler; width and height on

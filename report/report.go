@@ -221,6 +221,10 @@ func (p Phases) List() []Phase {
 type ColdStart struct {
 	Phases Phases  `json:"phases"`
 	TotalS float64 `json:"total_s"`
+	// ChargedS splits TotalS by whose time it was ([Charge]: "engine", "comfyui",
+	// "harness"): qwenlab's own preflight and the gaps between phases are the harness's, so
+	// two images are compared on what they do.
+	ChargedS map[Charge]float64 `json:"charged_s,omitempty"`
 	// Timeline holds the spans behind Phases and finer ones (model load, log markers), in
 	// seconds since t0.
 	Timeline []TimelineEntry `json:"timeline"`
