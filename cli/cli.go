@@ -13,10 +13,12 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
 )
@@ -44,8 +46,43 @@ var errInterrupted = errors.New("interrupted")
 // env is what one invocation talks to; tests replace none of it (testscript runs Main).
 type env struct {
 	stdout, stderr io.Writer
+	display        atomic.Pointer[live.Display] // the progress display while a run shows one
+	flags          *pflag.FlagSet               // the last flag set newFlagSet made (for help)
 	secrets        []string
 	raw            *env // the writers before redaction
+}
+
+// startDisplay starts the progress display of a run on stderr.
+func (e *env) startDisplay(f *runFlags) *live.Display {
+	raw := e.stderr // what the terminal is; the display writes through the redacting writer
+	if e.raw != nil {
+		raw = e.raw.stderr
+	}
+	o := live.Detect(raw, os.Environ())
+	if f.quiet {
+		o.Mode = live.Quiet
+	}
+	o.Verbose = f.verbose
+	d := live.New(e.stderr, o)
+	e.display.Store(d)
+	return d
+}
+
+// stopDisplay ends the progress display, if one runs.
+func (e *env) stopDisplay() {
+	if d := e.display.Swap(nil); d != nil {
+		d.Close()
+	}
+}
+
+// note writes a line for the person at the terminal: through the progress display while
+// one runs (so it stays above the live area), else on stderr.
+func (e *env) note(s string) {
+	if d := e.display.Load(); d != nil {
+		d.Println(s)
+		return
+	}
+	fmt.Fprintln(e.stderr, s)
 }
 
 // redact adds secrets that must never be printed: from now on stdout and stderr (progress,
@@ -67,19 +104,51 @@ func (e *env) redact(secrets ...string) {
 type command struct {
 	name, args, short string
 	run               func(ctx context.Context, e *env, args []string) error
+	examples          []example // the simulator's first
 }
+
+// example is one example of a command's help: what it does and the command line.
+type example struct{ what, cmd string }
 
 func commands() []command {
 	return []command{
-		{"up-and-bench", "[flags]", "start ComfyUI in a container, wait until ready, benchmark, tear down, write the report", upAndBench},
-		{"bench", "--url URL [flags]", "benchmark a ComfyUI server that is already running (no Docker)", bench},
-		{"compare", compareArgs, "compare reports (or a folder's latest two): what differs, medians, significance; --threshold gates", compareCmd},
-		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]", "remove what abandoned qwenlab runs left behind (containers, networks, volumes, placeholder model folders); live runs are left alone", cleanup},
-		{"sim", "[--listen ADDR] [--port N] [--models DIR] [--profile NAME]", "run the built-in ComfyUI simulator in the foreground", sim},
-		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd},
-		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd},
-		{"scenarios", "", "list the embedded scenarios", listScenarios},
-		{"version", "", "print qwenlab's version", version},
+		{"up-and-bench", "[flags]", "start ComfyUI in a container, wait until ready, benchmark, tear down, write the report", upAndBench, []example{
+			{"the built-in simulator: Docker only, no GPU or models needed", "qwenlab up-and-bench --runs 10"},
+			{"a real image on GPUs 0 and 1, models from the host, the report as JSON", "qwenlab up-and-bench --image IMAGE --models /srv/models --gpus device=0,1 --json | jq .warm.summary"},
+			{"three cold starts, failing (exit 3) when the model load takes over 30 s", "qwenlab up-and-bench --image IMAGE --models /srv/models --cold-starts 3 --budget model_load=30s --fail-on-slow"},
+		}},
+		{"bench", "--url URL [flags]", "benchmark a ComfyUI server that is already running (no Docker)", bench, []example{
+			{"against the simulator, started in another shell with 'qwenlab sim --port 8188'", "qwenlab bench --url http://127.0.0.1:8188 --runs 10"},
+			{"a bigger image with fewer steps, seed 7 onwards", "qwenlab bench --url http://127.0.0.1:8188 --set width=1664 --set height=928 --set steps=20 --seed 7"},
+		}},
+		{"compare", compareArgs, "compare reports (or a folder's latest two): what differs, medians, significance; --threshold gates", compareCmd, []example{
+			{"the last two reports of a folder, e.g. two simulator runs", "qwenlab compare reports/"},
+			{"gate CI: exit 3 when warm e2e got significantly slower by over 5%", "qwenlab compare base.json new.json --threshold 'warm.e2e.median<+5%'"},
+		}},
+		{"cleanup", "[--dry-run] [--run ID] [--older-than DUR] [--force]", "remove what abandoned qwenlab runs left behind (containers, networks, volumes, placeholder model folders); live runs are left alone", cleanup, []example{
+			{"see what earlier runs left behind, remove nothing", "qwenlab cleanup --dry-run"},
+			{"remove what one run left", "qwenlab cleanup --run 3f2a9c01d4e5"},
+		}},
+		{"sim", "[flags]", "run the built-in ComfyUI simulator in the foreground (no GPU, no models needed)", sim, nil},
+		{"gpu", "[--duration DUR] [--interval DUR] [--json]", "GPU inventory and a few seconds of NVML samples", gpuCmd, []example{
+			{"what NVML sees, sampled for 3 s", "qwenlab gpu"},
+			{"10 s at 100 ms as JSON", "qwenlab gpu --duration 10s --interval 100ms --json"},
+		}},
+		{"report", "REPORT.json|DIR/ [--format text|md|html]", "render a report, or the trend of a folder of reports, as text, Markdown or one HTML page", reportCmd, []example{
+			{"a simulator run's report as one HTML page", "qwenlab report qwenlab-report.json --format html -o report.html"},
+			{"the trend of a folder of nightly reports, as Markdown", "qwenlab report reports/ --format md"},
+		}},
+		{"scenarios", "", "list the scenarios, with the model files each needs", listScenarios, []example{
+			{"which scenarios there are", "qwenlab scenarios"},
+		}},
+		{"completion", "bash|zsh|fish", "print a shell completion script", completion, []example{
+			{"bash, for this shell", "source <(qwenlab completion bash)"},
+			{"fish, for good", "qwenlab completion fish > ~/.config/fish/completions/qwenlab.fish"},
+		}},
+		{"help", "[COMMAND]", "show help for qwenlab or a command", helpCmd, []example{
+			{"up-and-bench's flags and examples", "qwenlab help up-and-bench"},
+		}},
+		{"version", "", "print qwenlab's version (also --version)", version, nil},
 	}
 }
 
@@ -91,24 +160,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	log.SetOutput(io.Discard)
 	e := &env{stdout: stdout, stderr: stderr}
 	e.redact()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout)
-		if len(args) == 0 {
-			return ExitUsage
-		}
+	switch {
+	case len(args) == 0: // not asked for: stderr, and a usage error
+		topHelp(stderr)
+		return ExitUsage
+	case args[0] == "-h" || args[0] == "--help":
+		topHelp(stdout)
 		return ExitOK
+	case args[0] == "--version":
+		args[0] = "version"
 	}
-	var cmd *command
-	for _, c := range commands() {
-		if c.name == args[0] {
-			cmd = &c
-			break
-		}
-	}
-	if cmd == nil {
-		fmt.Fprintf(stderr, "qwenlab: unknown command %q; run 'qwenlab help' for the list\n", args[0])
+	c, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "qwenlab: unknown command %q\nRun 'qwenlab help' for the list of commands.\n", args[0])
 		return ExitUsage
 	}
+	cmd := &c
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -120,10 +187,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		if cmd.name != "sim" { // the simulator just stops, like a server
-			fmt.Fprintln(stderr, "qwenlab: interrupted: stopping the measurement and tearing down (again to exit at once)")
+			e.note("qwenlab: interrupted: stopping the measurement and tearing down (again to exit at once)")
 		}
 		cancel(errInterrupted)
 		if _, ok := <-sigC; ok {
+			e.stopDisplay()
 			fmt.Fprintln(stderr, "qwenlab: exiting at once; find what was left with 'qwenlab cleanup --dry-run'")
 			os.Exit(ExitInterrupted)
 		}
@@ -160,24 +228,19 @@ var (
 	errNothingValid = errors.New("ran, but measured nothing valid")
 )
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "qwenlab: a lab tool for ComfyUI + Qwen-Image on GPU boxes")
-	fmt.Fprintln(w, "\nUsage:  qwenlab COMMAND [flags]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.short)
-	}
-	fmt.Fprintln(w, "\nRun 'qwenlab COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 slow step or threshold failed,\n            4 ran but measured nothing valid, 130 interrupted.")
-}
-
 // newFlagSet makes a GNU-style flag set whose errors become usage errors.
 func newFlagSet(e *env, name, args string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.SortFlags = false
 	fs.Usage = func() { // pflag calls it for --help only (ContinueOnError): asked for, so stdout
-		fmt.Fprintf(e.stdout, "Usage: qwenlab %s %s\n\nFlags:\n%s", name, args, fs.FlagUsages())
+		cmd, ok := lookup(name)
+		if !ok {
+			cmd = command{name: name, args: args}
+		}
+		commandHelp(e.stdout, cmd, fs)
 	}
+	e.flags = fs
 	return fs
 }
 

@@ -29,6 +29,10 @@ type compareFlags struct {
 }
 
 func (f *compareFlags) register(fs *pflag.FlagSet) {
+	group(fs, groupWorkload, func() { f.define(fs) })
+}
+
+func (f *compareFlags) define(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.alpha, "alpha", report.DefaultAlpha, "significance level of the Mann-Whitney U test")
 	fs.BoolVar(&f.force, "force", false, "compare reports of different workflows or GPU models anyway")
 	fs.StringArrayVar(&f.thresholds, "threshold", nil, "regression gate METRIC[.median]<+N% (e.g. 'warm.e2e.median<+5%', 'cold_start.total<+10%'); a significant change past it exits 3; repeatable")
@@ -54,7 +58,10 @@ func compareCmd(_ context.Context, e *env, args []string) error {
 	f := &compareFlags{}
 	fs := newFlagSet(e, "compare", compareArgs)
 	f.register(fs)
-	fs.StringVar(&f.format, "format", report.FormatText, "output: text | md (Markdown, for pull-request comments) | json | html (one self-contained page, the reports side by side)")
+	group(fs, groupOutput, func() {
+		fs.StringVar(&f.format, "format", report.FormatText, "output: text | md (Markdown, for pull-request comments) | json | html (one self-contained page, the reports side by side)")
+	})
+	values(fs, "format", report.CompareFormats()...)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -69,11 +69,21 @@ func (f *engineFlags) endpoints() ([]docker.Endpoint, error) {
 	return []docker.Endpoint{{Name: "local", SSHArgs: ssh}}, nil
 }
 
-// engineDeps wires one engine into a run's adapters.
-func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
+// engineDeps wires one engine into a run's adapters; its progress goes to d, each event
+// labelled (with the engine's name in a fleet) when label is set.
+func engineDeps(dc *docker.Client, c *lab.Config, d *live.Display, label string) lab.Deps {
+	progress := d.Event
+	if label != "" {
+		progress = func(ev lab.Event) {
+			if ev.Image == "" {
+				ev.Image = label
+			}
+			d.Event(ev)
+		}
+	}
 	return lab.Deps{
 		Engine:   dc,
-		Dial:     dialer(c, progress),
+		Dial:     dialer(c, d),
 		Progress: progress,
 		SimImage: func(ctx context.Context) (string, error) {
 			exe, err := os.Executable()
@@ -82,20 +92,20 @@ func engineDeps(dc *docker.Client, c *lab.Config, progress io.Writer) lab.Deps {
 			}
 			// QWENLAB_SIM_REPO names the repository of the simulator images (default
 			// qwenlab-sim): tests keep theirs apart from a user's cached image.
-			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, progress)
+			return dc.SimImageIn(ctx, cmp.Or(os.Getenv("QWENLAB_SIM_REPO"), docker.SimRepo), exe, d.Writer())
 		},
 	}
 }
 
 // runOn runs up-and-bench on one engine: on a remote one, ComfyUI and the measuring
 // container both run there, and the GPUs watched are never this machine's.
-func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, progress io.Writer) (*report.Report, error) {
+func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, d *live.Display, label string) (*report.Report, error) {
 	dc, err := docker.NewAt(ctx, ep)
 	if err != nil { // a report for this failure too: what was asked, the error, nothing measured
 		return lab.Refused(c, lab.Deps{GPUReason: "the run did not start"}, "connect", err), err
 	}
 	defer dc.Close()
-	deps := engineDeps(dc, &c, progress)
+	deps := engineDeps(dc, &c, d, label)
 	if dc.Remote() {
 		if len(entries) > 1 {
 			return nil, usagef("several --image on a remote engine (%s): not supported yet; run one image per invocation", dc.Name())

@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/lab"
@@ -24,17 +21,17 @@ func runFleet(ctx context.Context, e *env, f *runFlags, entries []lab.MatrixEntr
 	if len(entries) > 1 {
 		return usagef("several --image and several engines at once: run the matrix on each host separately")
 	}
-	var mu sync.Mutex // one progress line at a time on stderr
+	d := e.startDisplay(f) // every line and status names its engine
+	defer e.stopDisplay()
 	members := make([]lab.FleetMember, len(eps))
 	for i, ep := range eps {
-		progress := &prefixWriter{w: e.stderr, mu: &mu, prefix: "[" + ep.Name + "] "}
 		members[i] = lab.FleetMember{Label: ep.Name, Run: func(ctx context.Context, cfg lab.Config) (*report.Report, error) {
-			return runOn(ctx, cfg, entries, ep, progress)
+			return runOn(ctx, cfg, entries, ep, d, ep.Name)
 		}}
 	}
-	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
+	d.Println("qwenlab: run " + c.RunID)
 	for i, ep := range eps {
-		fmt.Fprintf(e.stderr, "qwenlab: %s is run %s-%d\n", ep.Name, c.RunID, i+1)
+		d.Println(fmt.Sprintf("qwenlab: %s is run %s-%d", ep.Name, c.RunID, i+1))
 	}
 	results, combined := lab.Fleet(ctx, *c, members)
 	var failed []string
@@ -45,7 +42,7 @@ func runFleet(ctx context.Context, e *env, f *runFlags, entries []lab.MatrixEntr
 			if err := report.Write(p, r.Report); err != nil {
 				errs = append(errs, err)
 			} else {
-				fmt.Fprintf(e.stderr, "qwenlab: report for %s written to %s\n", r.Label, p)
+				e.note(fmt.Sprintf("qwenlab: report for %s written to %s", r.Label, p))
 			}
 		}
 		if r.Err != nil && !errors.Is(r.Err, lab.ErrSlow) {
@@ -76,28 +73,4 @@ func hostOut(out, label string) string {
 		slug = "host"
 	}
 	return strings.TrimSuffix(out, ext) + "-" + slug + ext
-}
-
-// prefixWriter writes whole lines, each with a prefix, holding mu while it writes.
-type prefixWriter struct {
-	w      io.Writer
-	mu     *sync.Mutex
-	prefix string
-	buf    bytes.Buffer
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf.Write(b)
-	for {
-		line, err := p.buf.ReadBytes('\n')
-		if err != nil {
-			p.buf.Write(line) // an unfinished line waits for the rest
-			return len(b), nil
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
-			return len(b), err
-		}
-	}
 }

@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/gpu"
@@ -34,34 +36,52 @@ type runFlags struct {
 	out      string
 	html     string
 	json     bool
+	quiet    bool
+	verbose  bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	c := &f.cfg
-	fs.StringVar(&f.scenario, "scenario", "qwen-image-t2i", "scenario NAME (see 'qwenlab scenarios') or scenario FILE (.json)")
-	fs.StringVar(&c.WorkflowPath, "workflow", "", "API-format workflow FILE to run instead of the scenario's graph ({\"prompt\": …} wrapper accepted)")
-	fs.StringArrayVar(&f.sets, "set", nil, "scenario parameter NAME=VALUE (width, height, steps, seed, cfg, prompt, negative); repeatable")
-	fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
-	fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
-	fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
-	fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (a regular file is replaced atomically, a symlink's target too; a device or FIFO is streamed into; - is stdout)")
-	fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
-	fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
-	fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
-	fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout, "a prompt waiting this long in ComfyUI's queue without starting is taken off the queue and counted as timed out")
-	fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
-	fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
-	fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
-	fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
-	fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
-	fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
-	fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
+	group(fs, groupWorkload, func() {
+		fs.StringVar(&f.scenario, "scenario", "qwen-image-t2i", "scenario NAME (see 'qwenlab scenarios') or scenario FILE (.json)")
+		fs.StringVar(&c.WorkflowPath, "workflow", "", "API-format workflow FILE to run instead of the scenario's graph ({\"prompt\": …} wrapper accepted)")
+		fs.StringArrayVar(&f.sets, "set", nil, "scenario parameter NAME=VALUE (width, height, steps, seed, cfg, prompt, negative); repeatable")
+		fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
+		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
+		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
+		fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
+		fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
+		fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
+	})
+	values(fs, "set", "width=", "height=", "steps=", "seed=", "cfg=", "prompt=", "negative=")
+	values(fs, "on-error", "stop", "continue")
+	files(fs, "workflow")
+	group(fs, groupOutput, func() {
+		fs.StringVarP(&f.out, "out", "o", "qwenlab-report.json", "write the JSON report to FILE (a regular file is replaced atomically, a symlink's target too; a device or FIFO is streamed into; - is stdout)")
+		fs.BoolVar(&f.json, "json", false, "print the JSON report on stdout instead of the summary")
+		fs.StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to FILE (see 'qwenlab report')")
+		fs.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr: only the summary (or --json) and errors")
+		fs.BoolVarP(&f.verbose, "verbose", "v", false, "also stream the container's log lines (redacted) and every run's result; the summary lists every run")
+		fs.StringVar((*string)(&c.Metric), "metric", string(c.Metric), "latency the summary leads with: e2e | server")
+	})
+	values(fs, "metric", "e2e", "server")
+	files(fs, "out", "html")
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.PromptTimeout, "prompt-timeout", c.PromptTimeout, "a prompt with no message from the server for this long is interrupted and counted as timed out")
+		fs.DurationVar(&c.QueueTimeout, "queue-timeout", c.QueueTimeout, "a prompt waiting this long in ComfyUI's queue without starting is taken off the queue and counted as timed out")
+		fs.DurationVar(&c.IdleWait, "idle-wait", c.IdleWait, "before each run, wait at most this long for other clients' prompts on the server to finish; a run that still waits behind them is flagged and left out of the statistics")
+		fs.DurationVar(&c.InterruptWait, "interrupt-wait", c.InterruptWait, "how long to wait for ComfyUI to stop a prompt qwenlab gave up on (it stops only between nodes and at sampler steps)")
+		fs.DurationVar(&c.GPUInterval, "gpu-interval", c.GPUInterval, "NVML sampling interval")
+	})
 }
 
 // validate checks the flags: the run's settings (lab.Config.Validate) and what only the
 // command line has (scenario, --set, --budget, --out).
 func (f *runFlags) validate(fs *pflag.FlagSet) error {
 	c := &f.cfg
+	if f.quiet && f.verbose {
+		return usagef("--quiet and --verbose: pick one")
+	}
 	if err := c.Validate(); err != nil {
 		return usagef("%v", err)
 	}
@@ -162,34 +182,52 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "up-and-bench", "[flags]")
-	images := fs.StringArray("image", nil, "ComfyUI container IMAGE (default: the built-in simulator, built locally); 'sim' or 'sim:PROFILE' names the simulator; repeat for a matrix: each image in turn, compared with the first")
-	fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
-	fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
+	var memory *string
+	var images *[]string
+	group(fs, groupTarget, func() {
+		images = fs.StringArray("image", nil, "ComfyUI container IMAGE (default: the built-in simulator, built locally); 'sim' or 'sim:PROFILE' names the simulator; repeat for a matrix: each image in turn, compared with the first")
+		fs.StringVar(&c.ModelsDir, "models", "", "host models DIR (ComfyUI layout), mounted read-only")
+		fs.StringVar(&c.ModelsTarget, "models-target", c.ModelsTarget, "where the models DIR is mounted inside a real image")
+		fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
+		fs.IntVar(&c.Port, "port", 0, "host port on 127.0.0.1 (default: a free one)")
+		fs.IntVar(&c.ContainerPort, "container-port", c.ContainerPort, "port ComfyUI listens on inside the container")
+		fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
+		fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
+		fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
+		fs.StringVar((*string)(&c.Pull), "pull", string(c.Pull), "pull the image: missing | always | never")
+		fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
+		memory = fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
+	})
+	values(fs, "sim-profile", "instant", "default", "conformance")
+	values(fs, "pull", "missing", "always", "never")
+	files(fs, "models")
 	f.register(fs)
-	fs.IntVar(&c.ColdStarts, "cold-starts", c.ColdStarts, "cold starts, each in a fresh container")
-	fs.StringVar(&c.GPUs, "gpus", "", "GPUs for the container, Docker's syntax: all | none | N | device=ID[,ID] | cdi:NAME (default all; none for the simulator)")
-	fs.IntVar(&c.Port, "port", 0, "host port on 127.0.0.1 (default: a free one)")
-	fs.IntVar(&c.ContainerPort, "container-port", c.ContainerPort, "port ComfyUI listens on inside the container")
-	fs.BoolVar(&c.PublishAll, "publish-all-interfaces", false, "publish the port on every interface (ComfyUI has no authentication!)")
-	fs.StringArrayVar(&c.Env, "env", nil, "container environment K=V; repeatable (values of *TOKEN*, *KEY*, *SECRET*, *PASSWORD* are redacted in reports)")
-	fs.StringArrayVar(&c.ComfyArgs, "comfy-arg", nil, "argument appended to the container's command (e.g. --comfy-arg=--highvram); repeatable")
-	fs.StringVar(&c.SimProfile, "sim-profile", c.SimProfile, "timing profile of the built-in simulator (instant, default, …)")
-	fs.StringVar((*string)(&c.Pull), "pull", string(c.Pull), "pull the image: missing | always | never")
-	fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
-	fs.BoolVar(&c.Init, "init", c.Init, "run the engine's init process as PID 1 (fast stop)")
-	fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
-	memory := fs.String("memory", "", "the container's RAM limit, e.g. 48g (no extra swap): find out whether the weights load in that much host RAM")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
-	fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
-	fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
-	fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
-	fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
-	fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
-	fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	group(fs, groupWorkload, func() {
+		fs.IntVar(&c.ColdStarts, "cold-starts", c.ColdStarts, "cold starts, each in a fresh container")
+	})
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
+		fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
+		fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
+		fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
+		fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")
+		fs.BoolVar(&c.FailOnSlow, "fail-on-slow", false, "exit 3 when a slow step or budget overrun is found")
+	})
+	values(fs, "budget", "model_load=", "ready=", "first_prompt=", "pull=")
+	group(fs, groupOutput, func() {
+		fs.StringVar(&c.SaveLogs, "save-logs", "", "write every container log line (timestamped) to FILE")
+	})
+	files(fs, "save-logs")
+	group(fs, groupSafety, func() {
+		fs.BoolVar(&c.PublishAll, "publish-all-interfaces", false, "publish the port on every interface (ComfyUI has no authentication!)")
+		fs.BoolVar(&c.Keep, "keep", false, "leave the container running afterwards")
+		fs.BoolVar(&c.DropCaches, "drop-caches", false, "before each cold start, evict the --models files from the host's page cache (posix_fadvise DONTNEED) so model loads read from disk; root only: the cache is shared by everyone on the host")
+	})
 	var cf composeFlags
-	cf.register(fs)
+	group(fs, groupTarget, func() { cf.register(fs) })
+	files(fs, "compose")
 	var ef engineFlags
-	ef.register(fs)
+	group(fs, groupTarget, func() { ef.register(fs) })
 	gf := &compareFlags{}
 	gf.register(fs)
 	var nf nightlyFlags
@@ -261,8 +299,10 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if len(eps) > 1 {
 		return runFleet(ctx, e, f, entries, eps)
 	}
-	fmt.Fprintf(e.stderr, "qwenlab: run %s\n", c.RunID)
-	rep, runErr := runOn(ctx, *c, entries, eps[0], e.stderr)
+	d := e.startDisplay(f)
+	defer e.stopDisplay()
+	d.Println("qwenlab: run " + c.RunID)
+	rep, runErr := runOn(ctx, *c, entries, eps[0], d, "")
 	if rep == nil && runErr != nil {
 		return runErr
 	}
@@ -279,9 +319,13 @@ func bench(ctx context.Context, e *env, args []string) error {
 	f := &runFlags{cfg: lab.Defaults()}
 	c := &f.cfg
 	fs := newFlagSet(e, "bench", "--url URL [flags]")
-	fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
-	fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
-	fs.BoolVar(&c.SameHost, "same-host", false, "the server runs on this machine: watch its GPUs even if --url is not a loopback address")
+	group(fs, groupTarget, func() {
+		fs.StringVar(&c.URL, "url", "", "base URL of a running ComfyUI, e.g. http://127.0.0.1:8188 (required)")
+		fs.BoolVar(&c.SameHost, "same-host", false, "the server runs on this machine: watch its GPUs even if --url is not a loopback address")
+	})
+	group(fs, groupTiming, func() {
+		fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
+	})
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -309,8 +353,10 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
-	dial := dialer(c, e.stderr)
-	deps := lab.Deps{Dial: func(base string) (lab.Comfy, error) { return dial(withAuth(base, auth)) }, Progress: e.stderr}
+	d := e.startDisplay(f)
+	defer e.stopDisplay()
+	dial := dialer(c, d)
+	deps := lab.Deps{Dial: func(base string) (lab.Comfy, error) { return dial(withAuth(base, auth)) }, Progress: d.Event}
 	closeGPU := attachGPU(&deps)
 	defer closeGPU()
 	rep, runErr := lab.Bench(ctx, *c, deps)
@@ -355,11 +401,14 @@ func exposureWarning(u *url.URL, auth bool) string {
 	return fmt.Sprintf("--url %s is not on this host: ComfyUI has no authentication, so anyone who can reach it can use it (and disturb the benchmark)", u.Redacted())
 }
 
-func dialer(c *lab.Config, progress io.Writer) func(string) (lab.Comfy, error) {
+func dialer(c *lab.Config, d *live.Display) func(string) (lab.Comfy, error) {
 	return func(url string) (lab.Comfy, error) {
 		cl, err := comfy.NewClient(url, comfy.Options{ClientID: "qwenlab-" + c.RunID, IdleTimeout: c.PromptTimeout,
 			QueueTimeout: c.QueueTimeout, InterruptWait: c.PromptInterruptWait(),
-			Notify: func(s string) { fmt.Fprintln(progress, s) }})
+			Notify: d.Println,
+			Progress: func(p comfy.Progress) {
+				d.Event(lab.Event{Kind: lab.EventStep, Node: strings.TrimSpace(p.Node + " " + p.ClassType), Step: p.Step, Steps: p.Max})
+			}})
 		if err != nil {
 			return nil, err
 		}
@@ -382,6 +431,7 @@ func attachGPU(deps *lab.Deps) func() {
 // returns the run's error.
 func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 	var werr error
+	written := ""
 	summary := e.stdout
 	if f.out == "-" { // the report is the result on stdout; the summary moves to stderr
 		summary = e.stderr
@@ -397,13 +447,9 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 			werr = err
 		default:
 			where, err := report.WriteTo(f.out, rep)
-			if werr = err; werr != nil {
-				var we *report.WriteError
-				if errors.As(werr, &we) && len(we.Data) > 0 {
-					fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
-				}
-			} else {
-				fmt.Fprintf(e.stderr, "qwenlab: report written to %s\n", where)
+			if werr = err; werr == nil {
+				written = where
+				e.note("qwenlab: report written to " + where)
 			}
 		}
 	}
@@ -411,8 +457,13 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 		if err := report.WriteHTML(f.html, rep); err != nil {
 			werr = errors.Join(werr, err)
 		} else {
-			fmt.Fprintf(e.stderr, "qwenlab: HTML report written to %s\n", f.html)
+			e.note("qwenlab: HTML report written to " + f.html)
 		}
+	}
+	e.stopDisplay() // the live area goes before the result comes
+	var we *report.WriteError
+	if errors.As(werr, &we) && len(we.Data) > 0 {
+		fmt.Fprintf(e.stderr, "qwenlab: %v; here it is, so the numbers are not lost:\n%s\n", werr, we.Data)
 	}
 	if rep != nil {
 		if f.json && f.out != "-" {
@@ -420,7 +471,7 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 				e.stdout.Write(b)
 			}
 		} else {
-			renderRun(summary, rep)
+			renderRun(summary, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
@@ -479,7 +530,9 @@ func setValue(name, v string) (string, error) {
 
 // renderRun prints a run's summary; for a matrix, each image's and then the comparison
 // with the first image.
-func renderRun(w io.Writer, rep *report.Report) {
+func renderRun(w io.Writer, rep *report.Report, o report.SummaryOptions) {
+	path := o.ReportPath
+	o.ReportPath = "" // said last, after everything else
 	defer func() {
 		for _, s := range append([]report.Section{{Label: "", Report: rep}}, rep.Sections...) {
 			if d := s.Report.Determinism; d != nil && (s.Label != "" || len(rep.Sections) == 0) {
@@ -490,14 +543,17 @@ func renderRun(w io.Writer, rep *report.Report) {
 			fmt.Fprintln(w, "\n=== comparison with the baseline ===")
 			report.RenderCompare(w, rep.Baseline, report.FormatText)
 		}
+		if path != "" {
+			fmt.Fprintf(w, "\nReport: %s\n", path)
+		}
 	}()
 	if len(rep.Sections) == 0 {
-		report.RenderSummary(w, rep)
+		report.RenderSummaryWith(w, rep, o)
 		return
 	}
 	for _, s := range rep.Sections {
 		fmt.Fprintf(w, "=== %s ===\n", s.Label)
-		report.RenderSummary(w, s.Report)
+		report.RenderSummaryWith(w, s.Report, o)
 		fmt.Fprintln(w)
 	}
 	if rep.Comparison != nil {
@@ -579,24 +635,12 @@ func checkDropCaches(c *lab.Config, euid int) error {
 	return nil
 }
 
-// parseBytes reads a size as Docker's --memory takes it: a number with an optional b, k, m
-// or g suffix (powers of 1024).
+// parseBytes reads a size as Docker's --memory takes it (go-units' RAMInBytes: 512m, 48g,
+// 48gb, 48GiB, powers of 1024).
 func parseBytes(s string) (int64, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "g"):
-		mult, s = 1<<30, strings.TrimSuffix(s, "g")
-	case strings.HasSuffix(s, "m"):
-		mult, s = 1<<20, strings.TrimSuffix(s, "m")
-	case strings.HasSuffix(s, "k"):
-		mult, s = 1<<10, strings.TrimSuffix(s, "k")
-	case strings.HasSuffix(s, "b"):
-		s = strings.TrimSuffix(s, "b")
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 || n*float64(mult) > 1<<50 {
+	n, err := units.RAMInBytes(strings.TrimSpace(s))
+	if err != nil || n <= 0 || n > 1<<50 {
 		return 0, fmt.Errorf("size %q", s)
 	}
-	return int64(n * float64(mult)), nil
+	return n, nil
 }

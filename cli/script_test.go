@@ -388,7 +388,7 @@ func cmdStubHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 }
 
-var runLine = regexp.MustCompile(`(?m)^qwenlab: run ([0-9a-f]+)$`)
+var runLine = regexp.MustCompile(`(?m)^(?:\d\d:\d\d:\d\d )?qwenlab: run ([0-9a-f]+)$`)
 
 // cmdRunID: runid VAR sets $VAR to the run ID the last qwenlab command printed on stderr.
 func cmdRunID(ts *testscript.TestScript, neg bool, args []string) {

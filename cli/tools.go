@@ -395,9 +395,21 @@ func listScenarios(_ context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	for _, s := range scenarios.List() {
-		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
+	for i, s := range scenarios.List() {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		fmt.Fprintf(e.stdout, "%s\n  %s\n", s.Name, wrapWords(s.Description, helpWidth, "  ", 2))
+		if len(s.Models) > 0 {
+			fmt.Fprintf(e.stdout, "  model files (under --models DIR):\n")
+			for _, m := range s.Models {
+				fmt.Fprintf(e.stdout, "    %s\n", m)
+			}
+		}
+		if s.Note != "" {
+			fmt.Fprintf(e.stdout, "  note: %s\n", wrapWords(s.Note, helpWidth, "    ", 8))
+		}
 	}
-	return tw.Flush()
+	fmt.Fprintf(e.stdout, "\nUse one with --scenario NAME, or write your own scenario FILE (.json).\n")
+	return nil
 }

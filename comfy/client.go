@@ -35,6 +35,18 @@ type Options struct {
 	// interrupt to take effect); nil drops them.
 	Notify    func(string)
 	ReadLimit int64 // largest WebSocket frame accepted (default 64 MiB)
+	// Progress, when set, is called from Run as the prompt in flight moves: when a node
+	// starts executing and on each sampler step.
+	Progress func(Progress)
+}
+
+// Progress is where the prompt in flight is: the node executing and, for a sampler, its
+// step (Step of Max; 0 of 0 before the first step).
+type Progress struct {
+	PromptID  string
+	Node      string
+	ClassType string
+	Step, Max int
 }
 
 const (
@@ -54,6 +66,7 @@ type Client struct {
 	auth      *url.Userinfo // user:password of the URL, sent as basic auth on HTTP and /ws
 	http      *http.Client
 	clientID  string
+	progress  func(Progress)
 	idle      time.Duration
 	queue     time.Duration
 	intrWait  time.Duration
@@ -87,7 +100,7 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 	auth := u.User
 	u.User = nil
 	c := &Client{base: u, auth: auth, http: opts.HTTP, clientID: opts.ClientID, idle: opts.IdleTimeout,
-		queue: opts.QueueTimeout, intrWait: opts.InterruptWait, notify: opts.Notify, readLimit: opts.ReadLimit}
+		queue: opts.QueueTimeout, intrWait: opts.InterruptWait, notify: opts.Notify, readLimit: opts.ReadLimit, progress: opts.Progress}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}

@@ -43,7 +43,7 @@ func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
 		return res, fmt.Errorf("run prompt: connect websocket: %w", err)
 	}
 	ws.listen(true)
-	t := &tracker{res: res, wf: w, open: -1}
+	t := &tracker{res: res, wf: w, open: -1, progress: c.progress}
 	defer func() {
 		if t.ws != nil {
 			t.ws.listen(false)
@@ -408,6 +408,8 @@ type tracker struct {
 	done    bool
 	success bool
 	failure error
+	// progress, when set, hears of each node start and sampler step.
+	progress func(Progress)
 }
 
 func (t *tracker) handle(f frame) {
@@ -450,6 +452,9 @@ func (t *tracker) handle(f frame) {
 		}
 		res.Nodes = append(res.Nodes, NodeRun{ID: *d.Node, ClassType: t.wf[*d.Node].ClassType, Start: f.at})
 		t.open = len(res.Nodes) - 1
+		if t.progress != nil {
+			t.progress(Progress{PromptID: pid, Node: *d.Node, ClassType: t.wf[*d.Node].ClassType})
+		}
 	case MsgProgress:
 		var d ProgressMsg
 		if m.Decode(&d) != nil || (d.PromptID != "" && d.PromptID != pid) {
@@ -459,6 +464,9 @@ func (t *tracker) handle(f frame) {
 			n := &res.Nodes[i]
 			n.Ticks = append(n.Ticks, f.at)
 			n.Max = int(d.Max)
+		}
+		if t.progress != nil {
+			t.progress(Progress{PromptID: pid, Node: d.Node, ClassType: t.wf[d.Node].ClassType, Step: int(d.Value), Max: int(d.Max)})
 		}
 	case MsgProgressState:
 		var d ProgressStateMsg

@@ -460,6 +460,34 @@ func TestRunFrameOverReadLimit(t *testing.T) {
 	}
 }
 
+func TestRunReportsProgress(t *testing.T) {
+	s := comfytest.NewServer(t, comfytest.Script{})
+	var got []comfy.Progress
+	c := newClient(t, s.URL, comfy.Options{Progress: func(p comfy.Progress) { got = append(got, p) }})
+	res, err := c.Run(ctxT(t), workflow(t, sampled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []string
+	steps := 0
+	for _, p := range got {
+		if p.PromptID != res.PromptID {
+			t.Errorf("progress of prompt %q during %q", p.PromptID, res.PromptID)
+		}
+		if p.Max == 0 {
+			nodes = append(nodes, p.Node+" "+p.ClassType)
+			continue
+		}
+		steps++
+		if p.Node != "3" || p.ClassType != "KSampler" || p.Max != 5 || p.Step != steps {
+			t.Errorf("step %d reported as %+v", steps, p)
+		}
+	}
+	if want := "3 KSampler,8 VAEDecode,9 SaveImage"; strings.Join(nodes, ",") != want || steps != 5 {
+		t.Errorf("node starts %q and %d steps; want %q and 5", nodes, steps, want)
+	}
+}
+
 func TestRunDropThenCancelIsNotRecovered(t *testing.T) {
 	// The socket drops mid-prompt and nothing tells the outcome before the run is cancelled:
 	// the result is "interrupted" and was not recovered from anywhere (issue 10, item 18).

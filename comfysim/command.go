@@ -206,7 +206,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := pflag.NewFlagSet("sim", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: qwenlab sim [flags]\n\nRun the ComfyUI simulator in the foreground.\n\nFlags:\n%s", fs.FlagUsages())
+		// Asked for with --help: the answer goes to stdout.
+		fmt.Fprintf(stdout, "qwenlab sim: run the built-in ComfyUI simulator in the foreground (no GPU, no models needed)\n\nUsage:\n  qwenlab sim [flags]\n\nExamples:\n  # a simulated ComfyUI on port 8188, then benchmark it from another shell\n  qwenlab sim --port 8188\n  qwenlab bench --url http://127.0.0.1:8188\n\nFlags:\n%s", fs.FlagUsagesWrapped(100))
 	}
 	var cfg Config
 	var profile string

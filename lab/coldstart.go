@@ -18,6 +18,7 @@ import (
 type logSink struct {
 	tracker *comfylog.Tracker
 	save    func(docker.LogLine)
+	show    func(docker.LogLine) // to the live display
 
 	mu       sync.Mutex
 	first    time.Time     // receipt of the first line
@@ -28,8 +29,8 @@ type logSink struct {
 	once     sync.Once
 }
 
-func newLogSink(save func(docker.LogLine)) *logSink {
-	return &logSink{tracker: comfylog.NewTracker(comfylog.TrackerOptions{}), save: save, startedC: make(chan struct{})}
+func newLogSink(save, show func(docker.LogLine)) *logSink {
+	return &logSink{tracker: comfylog.NewTracker(comfylog.TrackerOptions{}), save: save, show: show, startedC: make(chan struct{})}
 }
 
 func (s *logSink) add(l docker.LogLine) {
@@ -51,6 +52,9 @@ func (s *logSink) add(l docker.LogLine) {
 	s.tracker.Add(comfylog.Line{Time: l.Time, Stream: l.Stream, Text: l.Text, Partial: l.Partial})
 	if s.save != nil {
 		s.save(l)
+	}
+	if s.show != nil {
+		s.show(l)
 	}
 }
 
@@ -92,6 +96,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		spec.Name = fmt.Sprintf("%s-%d", spec.Name, i+1)
 		r.progressf("cold start %d/%d", i+1, r.cfg.ColdStarts)
 	}
+	created := r.stage(StageCreate, spec.Image)
 	id, err := e.Create(ctx, spec)
 	if id != "" {
 		cr.ID = id
@@ -108,7 +113,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		if save != nil {
 			save(l)
 		}
-	})
+	}, r.showLog)
 	cr.Tracker = cr.logs.tracker
 	watchCtx, cancelWatch := context.WithCancel(context.WithoutCancel(ctx))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
@@ -121,6 +126,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("start", err)
 	}
 	cr.tl.phase(report.PhaseStart, report.SourceEngine, time.Now())
+	created("")
 	r.stall.containerStarted(time.Now())
 
 	go func() {
@@ -177,6 +183,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return nil, cr, inPhase("ready", err)
 	}
 	phase.set("startup (waiting for ComfyUI to answer)")
+	waited := r.stage(StageWaitServer, url)
 	readyCtx, cancelReady := context.WithTimeout(runCtx, r.cfg.StartTimeout)
 	err = waitReady(readyCtx, c, cr.logs.startedC)
 	cancelReady()
@@ -197,16 +204,21 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		}
 	}
 	cr.tl.phase(report.PhaseReady, report.SourceAPI, cr.Ready)
-	r.progressf("ComfyUI ready after %.2fs", cr.Ready.Sub(cr.Start).Seconds())
+	waited(fmt.Sprintf("ready %.2fs after the start", cr.Ready.Sub(cr.Start).Seconds()))
 
 	phase.set("preflight against the live server")
+	checked := r.stage(StagePreflight, "")
 	if err := r.livePreflight(runCtx, c); err != nil {
 		return c, cr, inPhase("preflight", causeOr(runCtx, err))
 	}
 	cr.tl.phase(report.PhasePreflight, report.SourceAPI, time.Now())
+	checked("")
 
 	phase.set("the first prompt")
+	firstDone := r.stage(StageFirstPrompt, "")
+	r.emit(Event{Kind: EventPrompt, Stage: StageFirstPrompt, Run: 1, Runs: 1})
 	pr := r.runPrompt(runCtx, c, report.RunCold, i)
+	r.emit(Event{Kind: EventPromptDone, Stage: StageFirstPrompt, Run: 1, Runs: 1, Text: describe(pr)})
 	cr.First = pr
 	res := pr.Res
 	cr.tl.phase(report.PhaseFirstPrompt, report.SourceAPI, res.End)
@@ -216,9 +228,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
 	}
 	if pr.Err != nil {
+		firstDone("failed")
 		r.progressf("first prompt failed (--on-error continue): %v", pr.Err)
 	} else {
-		r.progressf("first image after %.2fs (prompt %.2fs)", res.End.Sub(cr.Start).Seconds(), res.E2E().Seconds())
+		firstDone(fmt.Sprintf("first image %.2fs after the start", res.End.Sub(cr.Start).Seconds()))
 	}
 	phase.set("warm runs")
 	return c, cr, nil

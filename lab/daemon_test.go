@@ -105,7 +105,7 @@ func TestDockerEngineGoesAway(t *testing.T) {
 	})
 	progress := &syncBuffer{}
 	deps := engineDeps(dc, ref, cfg)
-	deps.Progress = progress
+	deps.Progress = lineTo(progress)
 	go func() {
 		deadline := time.Now().Add(60 * time.Second)
 		for !strings.Contains(progress.String(), "run 3/") && time.Now().Before(deadline) {

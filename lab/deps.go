@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfy"
@@ -68,6 +67,7 @@ type Deps struct {
 	GPUReason string
 	// Now gives wall-clock time for the timestamps written into the report.
 	Now func() time.Time
-	// Progress receives live progress lines (stderr).
-	Progress io.Writer
+	// Progress receives the run's progress events, from several goroutines (nil: none). It
+	// must return quickly: it is called on the paths it reports on.
+	Progress func(Event)
 }

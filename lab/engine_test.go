@@ -175,7 +175,7 @@ func TestSilentStallsAreSaidWithin30s(t *testing.T) {
 			cfg.Stall.Window = 8 * time.Second // the default (20 s) is said within 30 s too; keep the test short
 			progress := &lockedBuf{}
 			deps := engineDeps(dc, ref, cfg)
-			deps.Progress = progress
+			deps.Progress = lineTo(progress)
 			start := time.Now()
 			rep, err := UpAndBench(context.Background(), cfg, deps)
 			took := time.Since(start)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -309,3 +310,13 @@ func lookup(name string) (scenarios.Scenario, error) { return scenarios.Lookup(n
 func comfyNumber(s string) any { return jsonNumber(s) }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
+
+// lineTo writes each progress event as a plain line to w (safe for concurrent use).
+func lineTo(w io.Writer) func(Event) {
+	var mu sync.Mutex
+	return func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(w, ev.String())
+	}
+}

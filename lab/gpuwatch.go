@@ -28,6 +28,7 @@ func (r *run) startGPUSampler(ctx context.Context) func() {
 		ss, err := r.deps.GPU.Sample(idx)
 		if len(ss) > 0 {
 			r.stall.gpu(ss, time.Now())
+			r.emit(Event{Kind: EventGPU, GPU: gpuStatus(ss, r.gpus)})
 		}
 		return ss, err
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 
@@ -51,9 +50,6 @@ func Matrix(ctx context.Context, cfg Config, entries []MatrixEntry, deps Deps) (
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("%w: a matrix needs at least one image", ErrUsage)
 	}
-	if deps.Progress == nil {
-		deps.Progress = io.Discard
-	}
 	rounds := max(cfg.ColdStarts, 1)
 	reps := make([][]*report.Report, len(entries))
 	var runErr, slow error
@@ -72,8 +68,19 @@ run:
 			if round < rounds-1 {
 				c.Runs, c.Warmup = 0, 0 // warm runs follow the last round's cold start
 			}
-			fmt.Fprintf(deps.Progress, "matrix: %s, cold start %d/%d\n", e.Label, round+1, rounds)
-			rep, err := UpAndBench(ctx, c, deps)
+			d := deps
+			if progress := deps.Progress; progress != nil {
+				// Every line of this entry says which image it is about.
+				label := e.Label
+				d.Progress = func(ev Event) {
+					if ev.Image == "" {
+						ev.Image = label
+					}
+					progress(ev)
+				}
+				progress(Event{Kind: EventNote, Text: fmt.Sprintf("matrix: %s, cold start %d/%d", label, round+1, rounds)})
+			}
+			rep, err := UpAndBench(ctx, c, d)
 			if rep != nil {
 				reps[i] = append(reps[i], rep)
 			}

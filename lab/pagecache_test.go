@@ -129,7 +129,7 @@ func TestPreparePageCache(t *testing.T) {
 		cfg := Defaults()
 		cfg.ModelsDir, cfg.DropCaches = dir, drop
 		var out bytes.Buffer
-		r := newRun(cfg, Deps{Progress: &out})
+		r := newRun(cfg, Deps{Progress: lineTo(&out)})
 		st, err := r.preparePageCache(0)
 		if err != nil {
 			t.Fatal(err)

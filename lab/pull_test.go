@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qwenlab/qwenlab/docker"
 )
@@ -55,7 +54,7 @@ func TestResolveImagePullPolicies(t *testing.T) {
 		cfg := Defaults()
 		cfg.Image, cfg.Pull = ref, PullPolicy(policy)
 		var out bytes.Buffer
-		r := newRun(cfg, Deps{Engine: e, Progress: &out})
+		r := newRun(cfg, Deps{Engine: e, Progress: lineTo(&out)})
 		got, err := r.resolveImage(context.Background())
 		if e.pulls != wantPulls {
 			t.Errorf("%s: %d pulls, want %d", name, e.pulls, wantPulls)
@@ -107,71 +106,6 @@ func TestRepoDigest(t *testing.T) {
 	test("127.0.0.1:5000/q:t", []string{"127.0.0.1:5000/q@sha256:3"}, "sha256:3")
 	test("127.0.0.1:5000/q@sha256:3", []string{"x/y@sha256:9", "127.0.0.1:5000/q@sha256:3"}, "sha256:3")
 	test("unrelated:1", []string{"a/b@sha256:4"}, "sha256:4") // no match: the first
-}
-
-// fakeClock advances by step on every reading.
-type fakeClock struct {
-	t    time.Time
-	step time.Duration
-}
-
-func (c *fakeClock) now() time.Time { c.t = c.t.Add(c.step); return c.t }
-
-func TestPullDisplayPlain(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
-	var out bytes.Buffer
-	d := newPullDisplay(&out, false, clk.now) // t=1s
-	for i := 1; i <= 7; i++ {                 // t=2s … 8s
-		d.update(docker.PullProgress{Layers: 2, LayersDone: i / 4, Current: int64(i) << 20, Total: 8 << 20})
-	}
-	d.finish()
-	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	// One line every 3 s: at t=4s (3 MiB after 3 s) and t=7s (6 MiB after 6 s).
-	want := []string{
-		"  pull: 3.0 MiB / 8.0 MiB (37%), layers 0/2, 1.0 MiB/s",
-		"  pull: 6.0 MiB / 8.0 MiB (75%), layers 1/2, 1.0 MiB/s",
-	}
-	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("plain display wrote\n%q\nwant\n%q", lines, want)
-	}
-	if strings.ContainsAny(out.String(), "\r\x1b") {
-		t.Errorf("plain display wrote terminal control characters: %q", out.String())
-	}
-}
-
-func TestPullDisplayTTY(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(0, 0), step: 50 * time.Millisecond}
-	var out bytes.Buffer
-	d := newPullDisplay(&out, true, clk.now)
-	for i := 1; i <= 10; i++ {
-		d.update(docker.PullProgress{Layers: 3, LayersDone: i * 3 / 10, Current: int64(i) * 100, Total: 1000})
-	}
-	d.finish()
-	s := out.String()
-	// Redrawn in place (carriage return, erase line) at most every 100 ms, ended by a newline.
-	draws := strings.Count(s, "\r\x1b[K")
-	if draws < 4 || draws > 6 || !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
-		t.Errorf("%d redraws in %q; want 4–6 redraws and one final newline", draws, s)
-	}
-	last := s[strings.LastIndex(s, "\r\x1b[K")+4:]
-	if want := "  pull: 1000 B / 1000 B (100%), layers 3/3, "; !strings.HasPrefix(last, want) || !strings.HasSuffix(last, "B/s\n") {
-		t.Errorf("final line %q, want %q… with a rate", last, want)
-	}
-}
-
-func TestPullDisplayNothingToShow(t *testing.T) {
-	for _, tty := range []bool{false, true} {
-		var out bytes.Buffer
-		clk := &fakeClock{t: time.Unix(0, 0), step: time.Millisecond}
-		d := newPullDisplay(&out, tty, clk.now)
-		d.finish() // a pull that failed before any progress
-		if out.Len() != 0 {
-			t.Errorf("tty=%v: wrote %q for a pull without progress", tty, out.String())
-		}
-	}
-	if isTerminal(&bytes.Buffer{}) {
-		t.Error("a buffer is not a terminal")
-	}
 }
 
 // FuzzRepoDigest: whatever the engine reports, the digest is taken from one of its repo

@@ -49,7 +49,7 @@ func sharedBenchCtx(ctx context.Context, t *testing.T, url string, cfg Config) (
 			QueueTimeout: cfg.QueueTimeout, InterruptWait: cfg.InterruptWait,
 			Notify: func(s string) { fmt.Fprintln(progress, s) }})
 	}
-	rep, err := Bench(ctx, cfg, Deps{Dial: dial, Progress: progress})
+	rep, err := Bench(ctx, cfg, Deps{Dial: dial, Progress: lineTo(progress)})
 	probe, perr := comfy.NewClient(url, comfy.Options{ClientID: "probe"})
 	if perr != nil {
 		t.Fatal(perr)

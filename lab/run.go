@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -175,22 +174,19 @@ func newRun(cfg Config, deps Deps) *run {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.Progress == nil {
-		deps.Progress = io.Discard
-	}
 	r := &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
 	r.stall = newStallWatch(cfg.Stall, r.currentPhase, r.stalled)
 	return r
 }
 
 func (r *run) progressf(format string, a ...any) {
-	fmt.Fprintf(r.deps.Progress, format+"\n", a...)
+	r.emit(Event{Kind: EventNote, Text: fmt.Sprintf(format, a...)})
 }
 
 func (r *run) warnf(format string, a ...any) {
 	w := fmt.Sprintf(format, a...)
 	r.warnings = append(r.warnings, w)
-	r.progressf("warning: %s", w)
+	r.emit(Event{Kind: EventWarning, Text: w})
 }
 
 // UpAndBench runs the main job: preflight, cold start(s) in fresh containers, warm runs,
@@ -236,6 +232,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
+	prepared := r.stage(StagePrepare, "")
 	info, err := e.Info(ctx)
 	if err != nil {
 		return inPhase("preflight", fmt.Errorf("docker info: %w", err))
@@ -255,6 +252,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 		r.progressf("note: %s; the start will tell for sure", info.NVIDIAHint)
 	}
 	r.inventoryGPUs(gpuReq)
+	prepared("")
 
 	ref, err := r.resolveImage(ctx)
 	if err != nil {

@@ -15,19 +15,30 @@ import (
 // execution cache never serves a result.
 // ctx ends with the run (Ctrl-C) or with the container (its cause says why).
 func (r *run) warmPhase(ctx context.Context, c Comfy) error {
+	var done func(string)
+	if r.cfg.Warmup > 0 {
+		done = r.stage(StageWarmup, "")
+	}
 	for i := 0; i < r.cfg.Warmup; i++ {
+		r.emit(Event{Kind: EventPrompt, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup})
 		pr := r.runPrompt(ctx, c, report.RunWarmup, i)
 		r.warmups = append(r.warmups, pr)
-		r.progressf("warmup %d/%d: %s", i+1, r.cfg.Warmup, describe(pr))
+		r.emit(Event{Kind: EventPromptDone, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup, Text: describe(pr)})
 		if pr.Err != nil && r.stopsRun(pr) {
 			return inPhase("warmup", causeOr(ctx, pr.Err))
 		}
 	}
+	if done != nil {
+		done("")
+	}
+	done = r.stage(StageWarm, "")
+	defer func() { done("") }()
 	failed := 0
 	for i := 0; i < r.cfg.Runs; i++ {
+		r.emit(Event{Kind: EventPrompt, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs})
 		pr := r.runPrompt(ctx, c, report.RunWarm, i)
 		r.warm = append(r.warm, pr)
-		r.progressf("run %d/%d: %s", i+1, r.cfg.Runs, describe(pr))
+		r.emit(Event{Kind: EventPromptDone, Stage: StageWarm, Run: i + 1, Runs: r.cfg.Runs, Text: describe(pr)})
 		if pr.Err != nil {
 			failed++
 			if r.stopsRun(pr) || ctx.Err() != nil {
@@ -72,6 +83,8 @@ func describe(pr *promptRun) string {
 func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.TeardownTimeout)
 	defer cancel()
+	done := r.stage(StageTeardown, short(cr.ID))
+	defer done("")
 	cr.stopping.Store(true)
 	r.stall.containerStopping()
 	t := time.Now()

@@ -10,18 +10,40 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
-// RenderSummary writes a short human summary of r for stdout: the target, the cold start per
-// phase with its timeline, warm statistics (median, p90, p95, stddev, confidence interval and
-// n) for end-to-end and server time, steps per second, the GPU, slow steps, warnings and the
-// error. Columns are aligned and durations humanised; the output depends only on r.
+// SummaryWidth is the width the summary fits in.
+const SummaryWidth = 80
+
+// SummaryOptions adjust RenderSummaryWith.
+type SummaryOptions struct {
+	// Verbose lists every warm run even beyond MaxRunTable runs.
+	Verbose bool
+	// ReportPath, when set, ends the summary with where the report was written.
+	ReportPath string
+}
+
+// MaxRunTable is the most warm runs the summary lists one by one without Verbose.
+const MaxRunTable = 20
+
+// RenderSummary writes a short human summary of r for stdout: see RenderSummaryWith.
 func RenderSummary(w io.Writer, r *Report) error {
+	return RenderSummaryWith(w, r, SummaryOptions{})
+}
+
+// RenderSummaryWith writes a human summary of r that fits in 80 columns and reads in a few
+// seconds: the target, the cold start per phase with the slowest marked and its timeline,
+// warm statistics (median, p90, confidence interval and n; invalid, cached and lagged runs)
+// for end-to-end and server time, steps per second, GPU peaks, slow steps, warnings, the
+// error and where the report went. Columns are aligned and durations humanised; the output
+// depends only on r and o.
+func RenderSummaryWith(w io.Writer, r *Report, o SummaryOptions) error {
 	var b bytes.Buffer
 	if r == nil {
 		b.WriteString("no report\n")
 	} else {
-		s := summary{b: &b, r: r}
+		s := summary{b: &b, r: r, o: o}
 		s.header()
 		s.cold()
 		s.warm()
@@ -29,21 +51,60 @@ func RenderSummary(w io.Writer, r *Report) error {
 		s.slow()
 		s.warnings()
 		s.errorLine()
+		if o.ReportPath != "" {
+			s.printf("\nReport: %s\n", o.ReportPath)
+		}
 	}
-	// Empty trailing cells leave padding behind; drop it.
-	lines := strings.Split(b.String(), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, " ")
+	// Empty trailing cells leave padding behind; drop it. Lines wider than the summary are
+	// wrapped at a space, continued under their own indent.
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		out = append(out, wrapLine(strings.TrimRight(l, " "), SummaryWidth)...)
 	}
-	if _, err := io.WriteString(w, strings.Join(lines, "\n")); err != nil {
+	if _, err := io.WriteString(w, strings.Join(out, "\n")); err != nil {
 		return fmt.Errorf("render summary: %w", err)
 	}
 	return nil
 }
 
+// wrapLine breaks l into lines of at most width runes, at spaces where it can. A line that
+// is a label and a value ("target    docker …") continues under the value; others are
+// indented two more than l.
+func wrapLine(l string, width int) []string {
+	if utf8.RuneCountInString(l) <= width {
+		return []string{l}
+	}
+	lead := len(l) - len(strings.TrimLeft(l, " "))
+	indent := strings.Repeat(" ", lead+2)
+	if gap := strings.Index(l[lead:], "  "); gap > 0 {
+		value := lead + gap + len(l[lead+gap:]) - len(strings.TrimLeft(l[lead+gap:], " "))
+		if value <= 16 && !strings.Contains(l[:value], "\u2192") {
+			indent = strings.Repeat(" ", value)
+		}
+	}
+	var out []string
+	rs := []rune(l)
+	for len(rs) > width {
+		cut := -1
+		for i := width; i > len(indent); i-- {
+			if rs[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			cut = width
+		}
+		out = append(out, strings.TrimRight(string(rs[:cut]), " "))
+		rs = append([]rune(indent), []rune(strings.TrimLeft(string(rs[cut:]), " "))...)
+	}
+	return append(out, string(rs))
+}
+
 type summary struct {
 	b *bytes.Buffer
 	r *Report
+	o SummaryOptions
 }
 
 func (s summary) printf(format string, a ...any) { fmt.Fprintf(s.b, format, a...) }
@@ -80,7 +141,13 @@ func (s summary) header() {
 		sc += "  " + p
 	}
 	fmt.Fprintf(tw, "scenario\t%s\n", sc)
-	fmt.Fprintf(tw, "target\t%s\n", target(r.Target))
+	for i, t := range target(r.Target) {
+		label := "target"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, t)
+	}
 	if h := host(r.Host); h != "" {
 		fmt.Fprintf(tw, "host\t%s\n", h)
 	}
@@ -116,7 +183,9 @@ func params(p map[string]any) string {
 	return oneLine(strings.Join(parts, " "), 100)
 }
 
-func target(t Target) string {
+// target describes what was benchmarked: the kind and image on the first line, the
+// server's URL and version on the next.
+func target(t Target) []string {
 	var parts []string
 	switch {
 	case t.Kind != "":
@@ -146,13 +215,18 @@ func target(t Target) string {
 		}
 		parts = append(parts, img)
 	}
-	if t.URL != "" {
-		parts = append(parts, oneLine(t.URL, 80))
-	}
+	var second []string
 	if t.ComfyUIVersion != "" {
-		parts = append(parts, "ComfyUI "+oneLine(t.ComfyUIVersion, 30))
+		second = append(second, "ComfyUI "+oneLine(t.ComfyUIVersion, 30))
 	}
-	return strings.Join(parts, "  ")
+	if t.URL != "" {
+		second = append(second, oneLine(t.URL, 60))
+	}
+	lines := []string{strings.Join(parts, "  ")}
+	if len(second) > 0 {
+		lines = append(lines, strings.Join(second, "  "))
+	}
+	return lines
 }
 
 func host(h Host) string {
@@ -201,6 +275,13 @@ func (s summary) cold() {
 		}
 		return
 	}
+	// The slowest phase that adds up to the total is what to look at first.
+	slowest, most := "", 0.0
+	for _, p := range c.Phases.List() {
+		if p.Seconds != nil && p.Additive && *p.Seconds > most {
+			slowest, most = p.Name, *p.Seconds
+		}
+	}
 	s.printf("\nCold start  total %s\n", HumanSeconds(c.TotalS))
 	tw := s.table()
 	fmt.Fprintf(tw, "  phase\tduration\t\n")
@@ -214,6 +295,8 @@ func (s summary) cold() {
 			note = oneLine(reason, 80)
 		} else if !p.Additive {
 			note = "(within first prompt)"
+		} else if p.Name == slowest && most > 0 {
+			note = "◀ slowest"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Label, humanPtr(p.Seconds), note)
 	}
@@ -230,6 +313,9 @@ func (s summary) cold() {
 // timelineWidth is the width of a timeline bar, in characters.
 const timelineWidth = 30
 
+// summaryBarWidth is the width of the summary's timeline bars: narrower, to fit 80 columns.
+const summaryBarWidth = 20
+
 func (s summary) timeline(c *ColdStart) {
 	end := c.TotalS
 	for _, e := range c.Timeline {
@@ -238,33 +324,36 @@ func (s summary) timeline(c *ColdStart) {
 	s.printf("  timeline\n")
 	tw := s.table()
 	for _, e := range c.Timeline {
-		name := oneLine(e.Name, 40)
+		name := oneLine(e.Name, 20)
 		if e.Parent != "" {
-			name = "  " + name // lies inside its parent
+			name = "  " + oneLine(e.Name, 18) // lies inside its parent
 		}
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t→ %s\t%s\n", name, oneLine(string(e.Source), 10),
-			HumanSeconds(e.StartS), HumanSeconds(e.EndS), bar(e.StartS, e.EndS, end))
+			HumanSeconds(e.StartS), HumanSeconds(e.EndS), barOf(e.StartS, e.EndS, end, summaryBarWidth))
 	}
 	tw.Flush()
 }
 
 // bar draws [start, end] on a line that spans [0, total].
-func bar(start, end, total float64) string {
+func bar(start, end, total float64) string { return barOf(start, end, total, timelineWidth) }
+
+// barOf draws [start, end] on a line of width characters that spans [0, total].
+func barOf(start, end, total float64, width int) string {
 	if !(total > 0) || math.IsInf(total, 0) || math.IsNaN(start) || math.IsNaN(end) {
 		return ""
 	}
 	pos := func(x float64) int {
-		p := int(math.Round(x / total * timelineWidth))
-		return min(max(p, 0), timelineWidth)
+		p := int(math.Round(x / total * float64(width)))
+		return min(max(p, 0), width)
 	}
 	a, z := pos(start), pos(end)
 	if z <= a {
-		if a == timelineWidth {
+		if a == width {
 			a--
 		}
 		z = a + 1
 	}
-	return "|" + strings.Repeat(" ", a) + strings.Repeat("=", z-a) + strings.Repeat(" ", timelineWidth-z) + "|"
+	return "|" + strings.Repeat(" ", a) + strings.Repeat("=", z-a) + strings.Repeat(" ", width-z) + "|"
 }
 
 func (s summary) coldRuns(c *ColdStart) {
@@ -305,28 +394,35 @@ func (s summary) warm() {
 		return
 	}
 	valid := len(w.Runs) - w.Invalid
-	s.printf("\nWarm runs  %d valid", valid)
-	if w.Invalid > 0 {
-		s.printf(", %d invalid", w.Invalid)
+	cached := 0
+	for _, r := range w.Runs {
+		if !r.Valid && strings.Contains(r.Invalid, "cache") {
+			cached++
+		}
 	}
+	s.printf("\nWarm runs  %d valid", valid)
+	if len(w.Runs) != valid {
+		s.printf(" of %d", len(w.Runs))
+	}
+	s.printf(" (%d invalid, %d cached, %d lagged)", w.Invalid, cached, w.LagFlagged)
 	if len(w.Warmups) > 0 {
-		s.printf(" (after %d warmup)", len(w.Warmups))
+		s.printf(", after %d warmup", len(w.Warmups))
 	}
 	s.printf("\n")
 
 	tw := s.table()
-	fmt.Fprintf(tw, "  metric\tmedian\tp90\tp95\tstddev\t95%% CI of median\tn\n")
+	fmt.Fprintf(tw, "  metric\tmedian\tp90\t95%% CI of median\tn\n")
 	var ciWarnings []string
 	row := func(label string, st Stat, f func(float64) string) {
 		if st.N == 0 {
-			fmt.Fprintf(tw, "  %s\t—\t\t\t\t\t0\n", label)
+			fmt.Fprintf(tw, "  %s\t—\t\t\t0\n", label)
 			return
 		}
 		ci := "—"
 		if st.CI95LowS != nil && st.CI95HighS != nil {
 			ci = f(*st.CI95LowS) + " … " + f(*st.CI95HighS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\n", label, f(st.MedianS), f(st.P90S), f(st.P95S), f(st.StddevS), ci, st.N)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", label, f(st.MedianS), f(st.P90S), ci, st.N)
 		for _, wn := range st.Warnings {
 			if !slices.Contains(ciWarnings, wn) {
 				ciWarnings = append(ciWarnings, wn)
@@ -357,7 +453,7 @@ func (s summary) warm() {
 		row(label, st, HumanSeconds)
 	}
 	if w.StepsPerSecond != nil {
-		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f it/s", v) })
+		row("steps/s", *w.StepsPerSecond, func(v float64) string { return fmt.Sprintf("%.2f", v) })
 	}
 	tw.Flush()
 	if w.Metric != "" {
@@ -406,10 +502,14 @@ func finalStateText(st string) string {
 	return "it ended " + st + " after qwenlab gave up on it"
 }
 
-// runTable lists each measured run (up to 30) with its clocks, and the means: what a
-// person comparing two servers reads first.
+// runTable lists each measured run (up to MaxRunTable, all with Verbose) with its clocks,
+// and the means: what a person comparing two servers reads first.
 func (s summary) runTable(w *Warm) {
-	if len(w.Runs) == 0 || len(w.Runs) > 30 {
+	if len(w.Runs) == 0 {
+		return
+	}
+	if len(w.Runs) > MaxRunTable && !s.o.Verbose {
+		s.printf("  (%d runs: --verbose lists each, the report has them all)\n", len(w.Runs))
 		return
 	}
 	tw := s.table()
@@ -460,13 +560,12 @@ func (s summary) gpu() {
 			parts = append(parts, "VRAM peak —")
 		}
 		if g.UtilMeanPct != nil {
-			parts = append(parts, fmt.Sprintf("util mean %.0f %%", *g.UtilMeanPct))
+			parts = append(parts, fmt.Sprintf("mean util %.0f %%", *g.UtilMeanPct))
 		}
 		if g.PowerMeanW != nil {
-			parts = append(parts, fmt.Sprintf("power mean %.0f W", *g.PowerMeanW))
+			parts = append(parts, fmt.Sprintf("power %.0f W", *g.PowerMeanW))
 		}
-		parts = append(parts, fmt.Sprintf("%d samples", g.Samples))
-		s.printf("GPU: %s\n", strings.Join(parts, "  "))
+		s.printf("GPU: %s; %d samples\n", strings.Join(parts, ", "), g.Samples)
 		if g.Reason != "" {
 			s.printf("  note: %s\n", oneLine(g.Reason, 120))
 		}
@@ -504,7 +603,7 @@ func (s summary) slow() {
 	}
 	s.printf("\nSlow steps\n")
 	tw := s.table()
-	fmt.Fprintf(tw, "  phase\tkind\ttook\tbudget\tlog\n")
+	fmt.Fprintf(tw, "  phase\tkind\ttook\tbudget\n")
 	for _, st := range steps {
 		var ctx string
 		before, after := fmt.Sprintf("%q", oneLine(st.Before, 60)), fmt.Sprintf("%q", oneLine(st.After, 60))
@@ -520,8 +619,12 @@ func (s summary) slow() {
 		if st.Kind == SlowBudget {
 			budget = HumanSeconds(st.BudgetS)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(string(st.Kind), 10),
-			HumanSeconds(st.DurationS), budget, ctx)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", oneLine(st.Phase, 30), oneLine(string(st.Kind), 10),
+			HumanSeconds(st.DurationS), budget)
+		if ctx != "" {
+			tw.Flush() // the log context goes on a line of its own, under its row
+			fmt.Fprintf(s.b, "    %s\n", ctx)
+		}
 	}
 	tw.Flush()
 }

@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRenderSummaryGolden(t *testing.T) {
@@ -41,12 +43,15 @@ func TestRenderSummaryContent(t *testing.T) {
 		"Cold start  total 1m23s",
 		"pull          41.2 s",
 		"model load    22.4 s    (within first prompt)",
+		"pull          41.2 s    ◀ slowest",
+		"Warm runs  7 valid of 8 (1 invalid, 1 cached, 1 lagged), after 1 warmup",
+		"e2e *    2.50 s   3.08 s   2.49 s … 3.12 s    7",
 		"run 8 invalid: sampler node 3 (KSampler) was served from the cache",
 		"run 3: delivery lag 713 ms (e2e 3.12 s, server 2.40 s)",
-		"GPU: VRAM peak 57.0 GiB (sampled)  util mean 88 %  power mean 512 W  1125 samples",
+		"GPU: VRAM peak 57.0 GiB (sampled), mean util 88 %, power 512 W; 1125 samples",
 		"Teardown: removed (stop 310 ms, remove 42.0 ms)",
 		"steps/s",
-		`between "Requested to load QwenImage" and "loaded completely 78843.6 38963.4 True"`,
+		"model_load  budget  22.4 s  15.0 s\n    between \"Requested to load QwenImage\" and \"loaded completely 78843.6 38963.4",
 	} {
 		if !strings.Contains(full, want) {
 			t.Errorf("full summary lacks %q:\n%s", want, full)
@@ -71,7 +76,7 @@ func TestRenderSummaryContent(t *testing.T) {
 
 	url := render(urlReport())
 	for _, want := range []string{
-		"target    url  http://127.0.0.1:8188  ComfyUI 0.21.0",
+		"target    url\n          ComfyUI 0.21.0  http://127.0.0.1:8188",
 		"Cold start: none (url target: the server was already running)",
 		"note: need >= 6 samples for confidence interval at level 0.95",
 	} {
@@ -81,6 +86,55 @@ func TestRenderSummaryContent(t *testing.T) {
 	}
 	if strings.Contains(url, "Teardown") {
 		t.Errorf("url target shows a teardown line:\n%s", url)
+	}
+}
+
+// TestRenderSummaryFits80Columns: every summary line fits in 80 columns, whatever the
+// report holds; long per-run tables need Verbose; the report's path ends the summary.
+func TestRenderSummaryFits80Columns(t *testing.T) {
+	many := fullReport()
+	for len(many.Warm.Runs) <= MaxRunTable {
+		r := many.Warm.Runs[0]
+		r.Index = len(many.Warm.Runs)
+		many.Warm.Runs = append(many.Warm.Runs, r)
+	}
+	many.Warnings = append(many.Warnings, strings.Repeat("a long warning that goes on ", 12))
+	for _, tc := range []struct {
+		name string
+		r    *Report
+		o    SummaryOptions
+	}{
+		{"full", fullReport(), SummaryOptions{ReportPath: "out/r.json"}},
+		{"failed", failedReport(), SummaryOptions{}},
+		{"url", urlReport(), SummaryOptions{}},
+		{"many", many, SummaryOptions{}},
+		{"many verbose", many, SummaryOptions{Verbose: true}},
+	} {
+		var b bytes.Buffer
+		if err := RenderSummaryWith(&b, tc.r, tc.o); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for i, l := range strings.Split(out, "\n") {
+			if n := utf8.RuneCountInString(l); n > SummaryWidth {
+				t.Errorf("%s: line %d is %d columns: %q", tc.name, i+1, n, l)
+			}
+		}
+		listed := regexp.MustCompile(`\n  21 +\d`).MatchString(out)
+		switch tc.name {
+		case "many":
+			if listed || !strings.Contains(out, "--verbose lists each") {
+				t.Errorf("%d runs listed one by one without --verbose:\n%s", len(tc.r.Warm.Runs), out)
+			}
+		case "many verbose":
+			if !listed {
+				t.Errorf("--verbose does not list every run:\n%s", out)
+			}
+		case "full":
+			if !strings.HasSuffix(out, "\nReport: out/r.json\n") {
+				t.Errorf("the summary does not end with where the report went:\n%s", out)
+			}
+		}
 	}
 }
 
@@ -145,11 +199,11 @@ func TestHumanBytes(t *testing.T) {
 }
 
 func TestBar(t *testing.T) {
-	if got := bar(0, 15, 30); got != "|"+strings.Repeat("=", 15)+strings.Repeat(" ", 15)+"|" {
+	if got := bar(0, 15, 30); got != "|"+strings.Repeat("=", timelineWidth/2)+strings.Repeat(" ", timelineWidth/2)+"|" {
 		t.Errorf("half bar = %q", got)
 	}
 	// A span too short to show still gets one mark, also at the very end.
-	if got := bar(30, 30, 30); got != "|"+strings.Repeat(" ", 29)+"=|" {
+	if got := bar(30, 30, 30); got != "|"+strings.Repeat(" ", timelineWidth-1)+"=|" {
 		t.Errorf("end bar = %q", got)
 	}
 	if got := bar(0, 1, 0); got != "" {
