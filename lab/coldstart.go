@@ -279,7 +279,7 @@ func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
 		case strings.HasPrefix(n.ClassType, "SaveImage"):
 			name = "save"
 		case strings.HasSuffix(n.ClassType, "Loader") || strings.Contains(n.ClassType, "Loader"):
-			name = "loader:" + n.ClassType
+			name = spanLoaderPrefix + n.ClassType
 		case strings.Contains(n.ClassType, "TextEncode"):
 			name = "text_encode"
 		}
@@ -289,7 +289,7 @@ func (r *run) addPromptSpans(cr *coldRun, pr *promptRun) {
 	}
 	if cr.Tracker != nil {
 		for _, l := range cr.Tracker.Snapshot().Loads {
-			cr.tl.inner("model_load:"+l.Model, report.SourceLogs, report.PhaseFirstPrompt, cr.logs.onClock(l.Start), cr.logs.onClock(l.End))
+			cr.tl.inner(spanModelLoadPrefix+l.Model, report.SourceLogs, report.PhaseFirstPrompt, cr.logs.onClock(l.Start), cr.logs.onClock(l.End))
 		}
 	}
 	cr.tl.inner("first_image", report.SourceAPI, report.PhaseFirstPrompt, res.Submit, res.ImageAt)

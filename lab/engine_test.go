@@ -64,6 +64,21 @@ func realEngine(t *testing.T) (*docker.Client, string) {
 func engineConfig(t *testing.T, name string) Config {
 	cfg := testConfig()
 	cfg.RunID = "labtest-" + name + "-" + time.Now().Format("150405.000")
+	// Whatever a failed test left of this run is removed too (assertNoLeftovers only runs
+	// when the run itself returned).
+	runID := cfg.RunID
+	t.Cleanup(func() {
+		ctx := context.Background()
+		dc, err := docker.New(ctx)
+		if err != nil {
+			return
+		}
+		defer dc.Close()
+		left, _ := dc.ListLabelled(ctx, runID)
+		for _, r := range left {
+			dc.RemoveResource(ctx, r)
+		}
+	})
 	cfg.Runs = 2
 	cfg.Warmup = 0
 	cfg.SimProfile = "instant"

@@ -120,7 +120,7 @@ func residentBytes(files []string) (resident, total int64, err error) {
 func modelReadTime(cr *coldRun) (time.Duration, bool) {
 	var iv []span
 	for _, s := range cr.tl.snapshot() {
-		if strings.HasPrefix(s.Name, "load_node:") || strings.HasPrefix(s.Name, "model_load:") {
+		if strings.HasPrefix(s.Name, spanLoaderPrefix) || strings.HasPrefix(s.Name, spanModelLoadPrefix) {
 			if !s.End.Before(s.Start) {
 				iv = append(iv, s)
 			}

@@ -164,8 +164,8 @@ func TestModelReadTime(t *testing.T) {
 	cr := &coldRun{}
 	cr.tl.spans = []span{
 		{Name: "first_prompt", Start: at(0), End: at(10)},
-		{Name: "load_node:37", Start: at(1), End: at(3), Parent: "first_prompt"},
-		{Name: "load_node:38", Start: at(2.5), End: at(4), Parent: "first_prompt"}, // overlaps 37
+		{Name: "loader:UNETLoader", Start: at(1), End: at(3), Parent: "first_prompt"},
+		{Name: "loader:CLIPLoader", Start: at(2.5), End: at(4), Parent: "first_prompt"}, // overlaps the UNET loader
 		{Name: "model_load:QwenImage", Start: at(5), End: at(6), Parent: "first_prompt"},
 		{Name: "sampling", Start: at(6), End: at(9), Parent: "first_prompt"},
 	}

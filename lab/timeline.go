@@ -22,6 +22,13 @@ type span struct {
 // a shorter one is charged to the phase that follows it.
 const minGap = time.Millisecond
 
+// Names of the spans inside the first prompt that read model files: the workflow's loader
+// nodes (API) and the engine's model loads (logs), each followed by what it loaded.
+const (
+	spanLoaderPrefix    = "loader:"
+	spanModelLoadPrefix = "model_load:"
+)
+
 // timeline records one cold start. Its top-level entries (phases and gaps) are back to
 // back: each begins where the previous one ended, so together they tile [start, end]
 // exactly and the phases add up to the total. Inner spans (model loads, sampling, …) lie
@@ -110,7 +117,7 @@ func (t *timeline) phases() map[report.PhaseID]time.Duration {
 		switch {
 		case s.Phase != 0:
 			out[s.Phase] += s.End.Sub(s.Start)
-		case strings.HasPrefix(s.Name, "model_load:"):
+		case strings.HasPrefix(s.Name, spanModelLoadPrefix):
 			out[report.PhaseModelLoad] += s.End.Sub(s.Start)
 		}
 	}
