@@ -122,6 +122,9 @@ func (r *run) target() report.Target {
 	if r.plan != nil && r.plan.seed.Node != "" {
 		c["seed_input"] = r.plan.seed.Node + "." + r.plan.seed.Input
 	}
+	if r.plan != nil && r.plan.vary != nil {
+		c["vary"] = r.plan.vary.Node + "." + r.plan.vary.Input
+	}
 	t.Compose = r.composeReport()
 	t.ReadyAt = r.readyAt
 	return t
@@ -231,6 +234,9 @@ func (r *run) toRun(pr *promptRun) report.Run {
 	}
 	if pr.NoSeed {
 		run.Seed = "" // nothing was sent: the workflow has no seed input
+	}
+	if pr.Vary != nil {
+		run.Vary = fmt.Sprint(pr.Vary)
 	}
 	if pr.Err != nil {
 		run.Error = report.RedactString(pr.Err.Error(), r.secrets)
@@ -407,7 +413,7 @@ func (r *run) runWarnings() []string {
 		}
 	}
 	if invalid > 0 {
-		w = append(w, strconv.Itoa(invalid)+" warm run(s) were served from ComfyUI's execution cache and are excluded: vary the seed (the workflow's seed input was not found or not changed)")
+		w = append(w, strconv.Itoa(invalid)+" warm run(s) were served from ComfyUI's execution cache and are excluded: vary the seed (the workflow's seed input was not found or not changed) or name an input to change per run with --vary NODE.INPUT")
 	}
 	if contended > 0 {
 		if r.cfg.AllowContention {
@@ -419,8 +425,8 @@ func (r *run) runWarnings() []string {
 	if flagged > 0 {
 		w = append(w, strconv.Itoa(flagged)+" of "+strconv.Itoa(len(r.warm))+" warm run(s) reached the client much later than the server finished them (delivery lag over "+r.cfg.LagBase.String()+" + "+strconv.FormatFloat(r.cfg.LagFrac*100, 'f', 0, 64)+"% of server time): likely ComfyUI's periodic gc.collect() stalling its event loop; compare with --metric server")
 	}
-	if r.plan != nil && r.plan.seed.Node == "" {
-		w = append(w, "no seed input found in the workflow: every run after the first may be served from ComfyUI's cache")
+	if r.plan != nil && r.plan.seed.Node == "" && r.plan.vary == nil {
+		w = append(w, "no seed input found in the workflow: every run after the first may be served from ComfyUI's cache (name an input that may change per run with --vary NODE.INPUT)")
 	}
 	if len(r.warm) > 0 && len(r.warm) < 6 {
 		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")

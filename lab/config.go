@@ -60,6 +60,9 @@ type Config struct {
 
 	Runs, Warmup, ColdStarts int
 	Seed                     uint64
+	// Vary is NODE.INPUT, an input of a workflow without a seed that gets a new value per
+	// prompt (see vary.go); "" = none.
+	Vary string
 
 	GPUs          string
 	Port          int // host port; 0 = a free one

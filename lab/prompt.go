@@ -17,6 +17,7 @@ type promptRun struct {
 	Index   int
 	Seed    uint64
 	NoSeed  bool // the workflow has no seed input: Seed was not sent
+	Vary    any  // the --vary input's value sent (nil: no --vary)
 	Res     *comfy.Result
 	Err     error
 	Invalid string // why the run does not count ("" = valid)
@@ -50,7 +51,7 @@ func (r *run) runPrompt(ctx context.Context, c Comfy, kind report.RunKind, index
 // runSeed sends one prompt with the given seed and classifies the outcome; its output
 // images are hashed afterwards, outside the timing.
 func (r *run) runSeed(ctx context.Context, c Comfy, kind report.RunKind, index int, seed uint64) *promptRun {
-	pr := &promptRun{Kind: kind, Index: index, Seed: seed, NoSeed: r.plan.seed.Node == ""}
+	pr := &promptRun{Kind: kind, Index: index, Seed: seed, NoSeed: r.plan.seed.Node == "", Vary: r.plan.varyValue(seed)}
 	g := r.guardFor(c)
 	foreign, err := g.beforeRun(ctx)
 	if err != nil {

@@ -199,6 +199,9 @@ func (rr *remoteRun) agentArgs() []string {
 	if c.Metric != "" {
 		args = append(args, "--metric", string(c.Metric))
 	}
+	if c.Vary != "" {
+		args = append(args, "--vary", c.Vary)
+	}
 	keys := make([]string, 0, len(c.Params))
 	for k := range c.Params {
 		keys = append(keys, k)

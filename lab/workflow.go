@@ -30,6 +30,8 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 type plan struct {
 	wf     comfy.Workflow
 	seed   scenarios.Target // Node == "": no seed input found
+	vary   *varied          // --vary: nil when not given
+	base   uint64           // the base seed: prompt i gets base+i
 	params map[string]any   // the scenario's named parameters, as sent
 	sha    string
 	models []string
@@ -130,6 +132,12 @@ func newPlan(cfg Config) (*plan, error) {
 	if p.seed.Node != "" {
 		p.params["seed"] = json.Number(strconv.FormatUint(cfg.Seed, 10))
 	}
+	p.base = cfg.Seed
+	if cfg.Vary != "" {
+		if p.vary, err = newVaried(cfg.Vary, wf, source); err != nil {
+			return nil, err
+		}
+	}
 	p.sha = wf.SHA256()
 	if err := comfy.StaticCheck(wf); err != nil {
 		return p, &staticError{fmt.Errorf("%s: %w", source, err)}
@@ -182,11 +190,31 @@ func (p *plan) withSeed(seed uint64) comfy.Workflow {
 	if p.seed.Node != "" {
 		w[p.seed.Node].Inputs[p.seed.Input] = json.Number(strconv.FormatUint(seed, 10))
 	}
+	if p.vary != nil {
+		w[p.vary.Node].Inputs[p.vary.Input] = p.varyValue(seed)
+	}
 	return w
 }
 
-// check validates the graph against the live server's /object_info.
-func (p *plan) check(info comfy.ObjectInfo) error { return comfy.Preflight(p.wf, info) }
+// varyValue is the --vary value sent with the prompt of the given seed (nil without --vary):
+// the same sequence as the seeds, so a seed sent again sends the same value again.
+func (p *plan) varyValue(seed uint64) any {
+	if p.vary == nil {
+		return nil
+	}
+	return p.vary.value(seed - p.base)
+}
+
+// check validates the graph (and the --vary input) against the live server's /object_info.
+func (p *plan) check(info comfy.ObjectInfo) error {
+	if err := comfy.Preflight(p.wf, info); err != nil {
+		return err
+	}
+	if p.vary != nil {
+		return p.vary.check(p.wf, info)
+	}
+	return nil
+}
 
 // classes are the node classes of the workflow: all a preflight asks the server about.
 func (p *plan) classes() []string {

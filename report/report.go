@@ -297,10 +297,12 @@ type Warm struct {
 
 // Run is one prompt: submitted, executed, observed to its end.
 type Run struct {
-	Kind     RunKind `json:"kind,omitempty"` // "cold", "warmup" or "warm"
-	Index    int     `json:"index"`
-	Seed     string  `json:"seed"` // decimal; ComfyUI seeds go up to 2^64-1
-	PromptID string  `json:"prompt_id"`
+	Kind  RunKind `json:"kind,omitempty"` // "cold", "warmup" or "warm"
+	Index int     `json:"index"`
+	Seed  string  `json:"seed"` // decimal; ComfyUI seeds go up to 2^64-1
+	// Vary is the value sent to the --vary input (target.config.vary names it).
+	Vary     string `json:"vary,omitempty"`
+	PromptID string `json:"prompt_id"`
 	// LatencyS is end to end: submit to the final executing null (equal to E2ES).
 	LatencyS float64 `json:"latency_s"`
 	E2ES     float64 `json:"e2e_s"`
