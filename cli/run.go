@@ -49,7 +49,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 		fs.IntVar(&c.Runs, "runs", c.Runs, "measured warm runs")
 		fs.IntVar(&c.Warmup, "warmup", c.Warmup, "warm-up runs before the measured ones (not counted)")
 		fs.Uint64Var(&c.Seed, "seed", c.Seed, "base seed; every prompt gets its own (base, base+1, …) so ComfyUI's cache never serves a result")
-		fs.StringVar(&c.Vary, "vary", "", "the input of a workflow without a seed that gets a new value per prompt (INT base+i, FLOAT +i·1e-6, STRING \" #i\") so ComfyUI's cache serves no warm run")
+		fs.StringVar(&c.Vary, "vary", "", "input NODE.INPUT of a workflow without a seed that gets a new value per prompt (INT base+i, FLOAT +i·1e-6, STRING \" #i\") so ComfyUI's cache serves no warm run")
 		fs.StringVar((*string)(&c.OnError), "on-error", string(c.OnError), "when a prompt fails: stop | continue")
 		fs.BoolVar(&c.CheckDeterminism, "check-determinism", false, "run one seed twice (ComfyUI's cache cleared between) and say whether the output images are byte-identical")
 		fs.BoolVar(&c.AllowContention, "allow-contention", false, "count runs that waited behind other clients' prompts (measure under load on a shared server)")
