@@ -281,7 +281,14 @@ func TestIntegration(t *testing.T) {
 				t.Errorf("build %d: %s missing afterwards: %v", i, refs[i], err)
 			}
 		}
+		// Under the build lock: another package's test may be building right now, and its
+		// last step is an untagged image until the tag lands.
+		unlock, err := lockFile(simBuildLock())
+		if err != nil {
+			t.Fatal(err)
+		}
 		dangling, err := c.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true").Add("label", LabelSim+"=1")})
+		unlock()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
 	// One build at a time on this host: two qwenlab processes building the same tag at once
 	// would leave the loser's image dangling, and a prune could race a build.
-	if unlock, err := lockFile(filepath.Join(os.TempDir(), "qwenlab-sim-build.lock")); err == nil {
+	if unlock, err := lockFile(simBuildLock()); err == nil {
 		defer unlock()
 	} else { // e.g. another user's lock file: build anyway; the tag check below still holds
 		fmt.Fprintf(progress, "building without the build lock: %v\n", err)
@@ -149,8 +149,25 @@ func (c *Client) removeOldSims(ctx context.Context, repo, keep string, progress 
 		return
 	}
 	for _, im := range dangling.Items {
+		// A young one may be a step of a build in progress elsewhere (another host's qwenlab
+		// on a shared engine, or one whose lock is not ours): its last step is an untagged,
+		// labelled image until the tag lands.
+		if time.Since(time.Unix(im.Created, 0)) < grace {
+			continue
+		}
 		_, _ = c.cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{PruneChildren: true}) // refused while used: fine
 	}
+}
+
+// simBuildLock is the host-wide file that simulator builds take turns on. It is in /tmp
+// itself, not $TMPDIR, so that processes with private temporary folders (test harnesses,
+// systemd units with PrivateTmp off but TMPDIR set) still take turns with each other.
+func simBuildLock() string {
+	dir := "/tmp"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "qwenlab-sim-build.lock")
 }
 
 // usedWithin reports whether the image ref was built or (re)tagged within d.

@@ -250,8 +250,8 @@ func (r *run) toRun(pr *promptRun) report.Run {
 		run.StartedAtS = res.Submit.Sub(r.t0).Seconds()
 	}
 	if !res.End.IsZero() && !res.Submit.IsZero() {
-		run.E2ES = res.E2E().Seconds()
-		run.LatencyS = run.E2ES
+		run.E2ES = ptr(res.E2E().Seconds())
+		run.LatencyS = ptr(res.E2E().Seconds())
 	}
 	if !res.ImageAt.IsZero() {
 		run.ImageS = ptr(res.Image().Seconds())
@@ -495,7 +495,14 @@ func (r *run) missing(rep *report.Report) map[string]string {
 			}
 		}
 		if cs.Phases.FirstLogS == nil {
-			m["cold_start.phases.first_log_s"] = "the server answered before it logged anything"
+			if cs.Phases.ReadyS != nil {
+				m["cold_start.phases.first_log_s"] = "the server answered before it logged anything"
+			} else {
+				m["cold_start.phases.first_log_s"] = "the server logged nothing and never answered"
+			}
+		}
+		if fp := cs.FirstPrompt; fp != nil && fp.E2ES == nil {
+			m["cold_start.first_prompt.e2e_s"] = neverEnded(*fp)
 		}
 		if cs.Phases.ModelLoadS == nil {
 			m["cold_start.phases.model_load_s"] = "no 'Requested to load' / load-stat lines in the log"
@@ -509,8 +516,22 @@ func (r *run) missing(rep *report.Report) map[string]string {
 	if rep.Container == nil && rep.Target.Kind == report.TargetDocker {
 		m["container"] = "no stats from the engine"
 	}
+	if rep.Teardown.StopS == nil && r.stopErr != nil {
+		m["teardown.stop_s"] = "the stop call failed: " + report.RedactString(r.stopErr.Error(), r.secrets)
+	}
+	if rep.Teardown.RemoveS == nil && r.removeErr != nil {
+		m["teardown.remove_s"] = "the remove call failed: " + report.RedactString(r.removeErr.Error(), r.secrets)
+	}
 	if w := rep.Warm; w != nil {
+		for i, run := range w.Warmups {
+			if run.E2ES == nil {
+				m[fmt.Sprintf("warm.warmups[%d].e2e_s", i)] = neverEnded(run)
+			}
+		}
 		for i, run := range w.Runs {
+			if run.E2ES == nil {
+				m[fmt.Sprintf("warm.runs[%d].e2e_s", i)] = neverEnded(run)
+			}
 			if run.ServerS == nil {
 				m[fmt.Sprintf("warm.runs[%d].server_s", i)] = "the server sent no execution_start/end timestamps for this prompt"
 			}
@@ -520,6 +541,15 @@ func (r *run) missing(rep *report.Report) map[string]string {
 		return nil
 	}
 	return m
+}
+
+// neverEnded says why a run has no end-to-end time (e2e_s and latency_s are null).
+func neverEnded(run report.Run) string {
+	why := "the prompt never reached its end (status " + cmp.Or(run.Status, "unknown") + ")"
+	if run.Error != "" {
+		why += ": " + run.Error
+	}
+	return why
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -112,7 +112,7 @@ func TestBenchLagNeverBelowResolution(t *testing.T) {
 		if *r.LagS < -0.001 || *r.QueueS < -0.001 {
 			t.Errorf("%s run %d: lag %.4fs queue %.4fs, below -1ms", r.Kind, r.Index, *r.LagS, *r.QueueS)
 		}
-		if d := *r.QueueS + *r.ServerS + *r.LagS - r.E2ES; d > 1e-4 || d < -1e-4 {
+		if d := *r.QueueS + *r.ServerS + *r.LagS - *r.E2ES; d > 1e-4 || d < -1e-4 {
 			t.Errorf("run %d: queue+server+lag = e2e %+.6fs", r.Index, d)
 		}
 	}

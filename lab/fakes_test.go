@@ -25,6 +25,7 @@ type fakeEngine struct {
 	logLines  []string
 	startErr  error
 	removeErr error
+	stopErr   error             // returned by Stop (an engine that cannot be reached)
 	exit      chan docker.State // a value sent here ends the current container
 	images    map[string]docker.Image
 	stopped   map[string]chan struct{} // closed by Stop: ends that container's log stream
@@ -141,7 +142,7 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 			close(c)
 		}
 	}
-	return nil
+	return f.stopErr
 }
 
 func (f *fakeEngine) Remove(_ context.Context, id string) error {

@@ -13,7 +13,7 @@ import (
 
 func fleetReport(runID string, latency float64) *report.Report {
 	return &report.Report{SchemaVersion: report.SchemaVersion, RunID: runID, Warnings: []string{},
-		Warm: &report.Warm{Runs: []report.Run{{Index: 0, LatencyS: latency, Valid: true}}}}
+		Warm: &report.Warm{Runs: []report.Run{{Index: 0, LatencyS: report.Seconds(latency), Valid: true}}}}
 }
 
 // TestFleetKeepsOthersResults: a member that fails or panics does not lose the others'

@@ -353,9 +353,9 @@ func (rr *remoteRun) coldFromEvents(a *report.Report, first *report.Run) *report
 		cs.Phases.Add(report.PhaseReady, ra.Sub(started.Time).Seconds())
 		cs.Timeline = append(cs.Timeline, report.TimelineEntry{Name: report.PhaseReady.Span(), StartS: at(started.Time), EndS: at(*ra), Source: report.SourceAPI})
 		end = *ra
-		if first != nil {
-			cs.Phases.Add(report.PhaseFirstPrompt, first.LatencyS)
-			fe := end.Add(time.Duration(first.LatencyS * float64(time.Second)))
+		if first != nil && first.LatencyS != nil {
+			cs.Phases.Add(report.PhaseFirstPrompt, *first.LatencyS)
+			fe := end.Add(time.Duration(*first.LatencyS * float64(time.Second)))
 			cs.Timeline = append(cs.Timeline, report.TimelineEntry{Name: report.PhaseFirstPrompt.Span(), StartS: at(end), EndS: at(fe), Source: report.SourceAPI})
 			end = fe
 		}

@@ -29,8 +29,8 @@ func TestRemoteMerge(t *testing.T) {
 		Target: report.Target{ReadyAt: &ready, ComfyUIVersion: "0.21.0"},
 		GPU:    report.GPUSection{Available: false, Reason: "NVML not found"},
 		Warm: &report.Warm{
-			Warmups: []report.Run{{Kind: "warmup", Seed: "42", LatencyS: 2}, {Kind: "warmup", Seed: "43", LatencyS: 0.5}},
-			Runs:    []report.Run{{Kind: "warm", Seed: "44", LatencyS: 0.4}},
+			Warmups: []report.Run{{Kind: "warmup", Seed: "42", LatencyS: report.Seconds(2)}, {Kind: "warmup", Seed: "43", LatencyS: report.Seconds(0.5)}},
+			Runs:    []report.Run{{Kind: "warm", Seed: "44", LatencyS: report.Seconds(0.4)}},
 		},
 	}
 	rep := &report.Report{Missing: map[string]string{}}

@@ -156,13 +156,15 @@ type run struct {
 	phaseNow atomic.Pointer[atomicString] // the current container's phase, for the stall watcher
 	abort    context.CancelCauseFunc      // ends the run at once (a stall under --fail-on-slow)
 	teardown report.Teardown
-	slow     []report.SlowStep
-	closers  []func()
-	secrets  []string     // --env values to redact everywhere
-	effSpec  *docker.Spec // the container as created (--compose reports it)
-	readyAt  *time.Time   // bench --wait-ready: when the server first answered
-	logs     *logFile     // --save-logs, once opened
-	logsErr  string       // why --save-logs is incomplete ("" = it is not)
+	// stopErr and removeErr are why the last teardown's stop_s / remove_s are null.
+	stopErr, removeErr error
+	slow               []report.SlowStep
+	closers            []func()
+	secrets            []string     // --env values to redact everywhere
+	effSpec            *docker.Spec // the container as created (--compose reports it)
+	readyAt            *time.Time   // bench --wait-ready: when the server first answered
+	logs               *logFile     // --save-logs, once opened
+	logsErr            string       // why --save-logs is incomplete ("" = it is not)
 
 	gpuWatch gpuWatch // the container's GPUs, sampled in the background
 

@@ -97,7 +97,14 @@ func (r *run) teardownContainer(ctx context.Context, cr *coldRun) error {
 	t = time.Now()
 	rerr := r.deps.Engine.Remove(tctx, cr.ID)
 	remove := time.Since(t).Seconds()
-	r.teardown.StopS, r.teardown.RemoveS = &stop, &remove
+	// A failed call's duration is how long it took to fail, not a measurement: null instead.
+	r.teardown.StopS, r.teardown.RemoveS, r.stopErr, r.removeErr = nil, nil, serr, rerr
+	if serr == nil {
+		r.teardown.StopS = &stop
+	}
+	if rerr == nil {
+		r.teardown.RemoveS = &remove
+	}
 	for i, c := range r.containers {
 		if c == cr {
 			r.containers = append(r.containers[:i], r.containers[i+1:]...)

@@ -28,8 +28,8 @@ func scaledCopy(t testing.TB, r *Report, f float64) *Report {
 	}
 	for i := range c.Warm.Runs {
 		run := &c.Warm.Runs[i]
-		run.E2ES *= f
-		run.LatencyS *= f
+		mul(run.E2ES)
+		mul(run.LatencyS)
 		mul(run.ServerS)
 		mul(run.ImageS)
 	}

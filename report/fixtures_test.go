@@ -18,7 +18,7 @@ func warmRun(i int, e2e, server float64) Run {
 	lag := e2e - server - 0.002
 	return Run{
 		Kind: "warm", Index: i, Seed: "18446744073709551610", PromptID: "p-" + string(rune('a'+i)),
-		LatencyS: e2e, E2ES: e2e, ImageS: Seconds(e2e - 0.010), QueueS: Seconds(0.002),
+		LatencyS: Seconds(e2e), E2ES: Seconds(e2e), ImageS: Seconds(e2e - 0.010), QueueS: Seconds(0.002),
 		ServerS: Seconds(server), LagS: Seconds(lag),
 		Nodes: map[string]NodeTiming{
 			"3": {ClassType: "KSampler", DurationS: Seconds(server - 0.2)},

@@ -764,7 +764,9 @@ func buildWarm(w *Warm) *warmView {
 		}
 	}
 	for _, r := range w.Runs {
-		see(r.E2ES)
+		if r.E2ES != nil {
+			see(*r.E2ES)
+		}
 		if r.ServerS != nil {
 			see(*r.ServerS)
 		}
@@ -792,11 +794,14 @@ func buildWarm(w *Warm) *warmView {
 		v.XTicks = append(v.XTicks, tick{Pos: xs.at(float64(i)), Label: fmt.Sprint(i + 1)})
 	}
 	for i, r := range w.Runs {
-		p := warmPoint{Run: i, X: xs.at(float64(i)), Y: ys.at(r.E2ES), Valid: r.Valid, Flag: runFlag(r)}
+		if r.E2ES == nil {
+			continue // never measured: no point to plot (the runs table says why)
+		}
+		p := warmPoint{Run: i, X: xs.at(float64(i)), Y: ys.at(*r.E2ES), Valid: r.Valid, Flag: runFlag(r)}
 		if r.ServerS != nil {
 			p.HasServer, p.SY = true, ys.at(*r.ServerS)
 		}
-		p.Title = fmt.Sprintf("run %d: e2e %s, server %s", i+1, HumanSeconds(r.E2ES), humanPtr(r.ServerS))
+		p.Title = fmt.Sprintf("run %d: e2e %s, server %s", i+1, humanPtr(r.E2ES), humanPtr(r.ServerS))
 		if !r.Valid {
 			p.Title += " — invalid: " + cmpOr(r.Invalid, r.Error)
 		} else if r.LagFlagged {
@@ -817,7 +822,7 @@ func buildWarm(w *Warm) *warmView {
 	v.ManyRuns = n > 60
 	if !v.ManyRuns {
 		for i, r := range w.Runs {
-			row := runRow{Index: i + 1, Seed: r.Seed, E2E: HumanSeconds(r.E2ES), Server: humanPtr(r.ServerS), Lag: humanPtr(r.LagS), Queue: humanPtr(r.QueueS), StepsS: "—", Status: r.Status, Flag: runFlag(r)}
+			row := runRow{Index: i + 1, Seed: r.Seed, E2E: humanPtr(r.E2ES), Server: humanPtr(r.ServerS), Lag: humanPtr(r.LagS), Queue: humanPtr(r.QueueS), StepsS: "—", Status: r.Status, Flag: runFlag(r)}
 			if r.StepsPerS != nil {
 				row.StepsS = fmt.Sprintf("%.2f", *r.StepsPerS)
 			}
@@ -858,10 +863,10 @@ func typicalRun(w *Warm) (Run, bool) {
 	}
 	best, found := Run{}, false
 	for _, r := range w.Runs {
-		if !r.Valid || len(r.Nodes) == 0 {
+		if !r.Valid || len(r.Nodes) == 0 || r.E2ES == nil {
 			continue
 		}
-		if !found || math.Abs(r.E2ES-med) < math.Abs(best.E2ES-med) {
+		if !found || math.Abs(*r.E2ES-med) < math.Abs(*best.E2ES-med) {
 			best, found = r, true
 		}
 	}
@@ -913,7 +918,7 @@ func buildNodes(r *Report) *nodeChart {
 	lo, hi, ts := niceRange(0, maxD, 6)
 	sc := scale{lo, hi, labelW + 60, plotRight - 70}
 	nc := &nodeChart{W: chartW, HasCold: cold != nil}
-	nc.RunNote = fmt.Sprintf("run %d (seed %s): e2e %s, nearest the median", run.Index+1, run.Seed, HumanSeconds(run.E2ES))
+	nc.RunNote = fmt.Sprintf("run %d (seed %s): e2e %s, nearest the median", run.Index+1, run.Seed, humanPtr(run.E2ES))
 	y := 8.0
 	rowH := 14.0
 	if nc.HasCold {
@@ -1073,7 +1078,9 @@ func phaseShades(r *Report, xs scale) []shade {
 		start, end := math.Inf(1), math.Inf(-1)
 		for _, run := range append(slices.Clone(w.Warmups), w.Runs...) {
 			start = math.Min(start, run.StartedAtS)
-			end = math.Max(end, run.StartedAtS+run.E2ES)
+			if run.E2ES != nil {
+				end = math.Max(end, run.StartedAtS+*run.E2ES)
+			}
 		}
 		if end > start {
 			out = append(out, shade{X: xs.at(start), W: xs.at(end) - xs.at(start), Label: "warm runs", Class: "shade-warm"})

@@ -171,8 +171,8 @@ func buildMultiWarm(reports []NamedReport, colours []string) *multiWarm {
 		}
 		n = max(n, len(nr.Report.Warm.Runs))
 		for _, r := range nr.Report.Warm.Runs {
-			if !math.IsNaN(r.E2ES) && !math.IsInf(r.E2ES, 0) {
-				ymin, ymax = math.Min(ymin, r.E2ES), math.Max(ymax, r.E2ES)
+			if r.E2ES != nil && !math.IsNaN(*r.E2ES) && !math.IsInf(*r.E2ES, 0) {
+				ymin, ymax = math.Min(ymin, *r.E2ES), math.Max(ymax, *r.E2ES)
 			}
 		}
 	}
@@ -203,8 +203,11 @@ func buildMultiWarm(reports []NamedReport, colours []string) *multiWarm {
 		}
 		off := (float64(si) - float64(len(reports)-1)/2) * width
 		for i, r := range nr.Report.Warm.Runs {
-			p := warmPoint{Run: i, X: xs.at(float64(i) + off), Y: ys.at(r.E2ES), Valid: r.Valid, Flag: runFlag(r)}
-			p.Title = fmt.Sprintf("%s, run %d: e2e %s", nr.Name, i+1, HumanSeconds(r.E2ES))
+			if r.E2ES == nil {
+				continue // never measured: nothing to plot
+			}
+			p := warmPoint{Run: i, X: xs.at(float64(i) + off), Y: ys.at(*r.E2ES), Valid: r.Valid, Flag: runFlag(r)}
+			p.Title = fmt.Sprintf("%s, run %d: e2e %s", nr.Name, i+1, humanPtr(r.E2ES))
 			s.Points = append(s.Points, p)
 		}
 		st := nr.Report.Warm.Summary

@@ -313,7 +313,7 @@ func matrixReport() *Report {
 	b.Target.Image.Ref = `slow<img src=x>:1`
 	b.Target.Image.Digest = "sha256:ffff"
 	for i := range b.Warm.Runs {
-		b.Warm.Runs[i].E2ES *= 1.5
+		b.Warm.Runs[i].E2ES = Seconds(*b.Warm.Runs[i].E2ES * 1.5)
 	}
 	b.Warm = SummarizeWarm(b.Warm.Runs, b.Warm.Warmups)
 	return Combine([]Section{{Label: "fast:1", Kind: SectionImage, Report: a}, {Label: `slow<img src=x>:1`, Kind: SectionImage, Report: b}}, CompareOptions{})
@@ -380,7 +380,7 @@ func TestRenderHTMLMatrix(t *testing.T) {
 func TestRenderCompareHTML(t *testing.T) {
 	a, b := fullReport(), fullReport()
 	for i := range b.Warm.Runs {
-		b.Warm.Runs[i].E2ES *= 1.5
+		b.Warm.Runs[i].E2ES = Seconds(*b.Warm.Runs[i].E2ES * 1.5)
 	}
 	b.Warm = SummarizeWarm(b.Warm.Runs, b.Warm.Warmups)
 	named := []NamedReport{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}}

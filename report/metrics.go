@@ -40,7 +40,7 @@ type metricDef struct {
 // metricTable is every compared metric, in the order they are shown.
 func metricTable() []metricDef {
 	defs := []metricDef{
-		{MetricWarmE2E, "warm e2e", UnitSeconds, false, warmSamples(func(r Run) *float64 { return &r.E2ES })},
+		{MetricWarmE2E, "warm e2e", UnitSeconds, false, warmSamples(func(r Run) *float64 { return r.E2ES })},
 		{MetricWarmServer, "warm server", UnitSeconds, false, warmSamples(func(r Run) *float64 { return r.ServerS })},
 		{MetricWarmImage, "warm image", UnitSeconds, false, warmSamples(func(r Run) *float64 { return r.ImageS })},
 		{MetricWarmStepsPerS, "warm steps/s", UnitPerSecond, true, warmSamples(func(r Run) *float64 { return r.StepsPerS })},

@@ -475,7 +475,7 @@ func (s summary) warm() {
 			}
 			s.printf("  run %d invalid: %s\n", r.Index+1, oneLine(why, 120))
 		case r.LagFlagged:
-			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index+1, humanPtr(r.LagS), HumanSeconds(r.E2ES), humanPtr(r.ServerS))
+			s.printf("  run %d: delivery lag %s (e2e %s, server %s)\n", r.Index+1, humanPtr(r.LagS), humanPtr(r.E2ES), humanPtr(r.ServerS))
 		}
 		if r.Recovered {
 			s.printf("  run %d: result recovered from /history after the WebSocket was lost\n", r.Index+1)
@@ -526,7 +526,7 @@ func (s summary) runTable(w *Warm) {
 		case r.Recovered:
 			mark = "recovered"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, cmp.Or(r.Seed, "—"), HumanSeconds(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", r.Index+1, cmp.Or(r.Seed, "—"), humanPtr(r.E2ES), humanPtr(r.ServerS), humanPtr(r.LagS), mark)
 	}
 	e2e, srv := w.Summaries[MetricE2E], w.Summaries[MetricServer]
 	if e2e.N > 0 {

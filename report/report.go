@@ -303,9 +303,10 @@ type Run struct {
 	// Vary is the value sent to the --vary input (target.config.vary names it).
 	Vary     string `json:"vary,omitempty"`
 	PromptID string `json:"prompt_id"`
-	// LatencyS is end to end: submit to the final executing null (equal to E2ES).
-	LatencyS float64 `json:"latency_s"`
-	E2ES     float64 `json:"e2e_s"`
+	// LatencyS is end to end: submit to the final executing null (equal to E2ES); both are
+	// nil (null, with the reason in [Report.Missing]) when the run never reached its end.
+	LatencyS *float64 `json:"latency_s"`
+	E2ES     *float64 `json:"e2e_s"`
 	// ImageS is submit to the output image being available; QueueS is submit to the
 	// server's execution_start timestamp, on the client's clock ([ServerClock]).
 	ImageS *float64 `json:"image_s"`

@@ -196,7 +196,7 @@ func SummarizeWarm(runs, warmups []Run) *Warm {
 		if r.LagFlagged {
 			w.LagFlagged++
 		}
-		e2e = append(e2e, r.E2ES)
+		add(&e2e, r.E2ES)
 		add(&image, r.ImageS)
 		add(&queue, r.QueueS)
 		add(&server, r.ServerS)

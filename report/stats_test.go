@@ -93,12 +93,12 @@ func TestSummarizeEmptyAndNonFinite(t *testing.T) {
 
 func TestSummarizeWarm(t *testing.T) {
 	runs := []Run{
-		{Index: 0, E2ES: 1.0, ServerS: Seconds(0.9), Valid: true},
-		{Index: 1, E2ES: 1.2, ServerS: Seconds(1.0), StepsPerS: Seconds(10), Valid: true},
-		{Index: 2, E2ES: 0.01, Valid: false, Invalid: "sampler cached"},
-		{Index: 3, E2ES: 1.1, Valid: true},
+		{Index: 0, E2ES: Seconds(1.0), ServerS: Seconds(0.9), Valid: true},
+		{Index: 1, E2ES: Seconds(1.2), ServerS: Seconds(1.0), StepsPerS: Seconds(10), Valid: true},
+		{Index: 2, E2ES: Seconds(0.01), Valid: false, Invalid: "sampler cached"},
+		{Index: 3, E2ES: Seconds(1.1), Valid: true},
 	}
-	w := SummarizeWarm(runs, []Run{{Index: 0, E2ES: 5, Valid: true}})
+	w := SummarizeWarm(runs, []Run{{Index: 0, E2ES: Seconds(5), Valid: true}})
 	if w.Invalid != 1 {
 		t.Errorf("Invalid = %d, want 1", w.Invalid)
 	}

@@ -31,7 +31,7 @@ func nightly(n, bump int, factor float64) []NamedReport {
 		}
 		runs := make([]Run, len(r.Warm.Runs))
 		for j, run := range r.Warm.Runs {
-			run.E2ES *= f
+			run.E2ES = Seconds(*run.E2ES * f)
 			runs[j] = run
 		}
 		r.Warm.Runs = runs
