@@ -221,33 +221,23 @@ func lookup(name string) (command, bool) {
 
 // wrapCommand breaks a long example command line with backslashes, as a shell takes it.
 func wrapCommand(s string) string {
-	const indent = "      "
-	var b strings.Builder
-	col := 2
-	for i, word := range strings.Fields(s) {
-		if i > 0 {
-			if col+1+utf8.RuneCountInString(word)+2 > helpWidth {
-				b.WriteString(" \\\n" + indent)
-				col = len(indent)
-			} else {
-				b.WriteByte(' ')
-				col++
-			}
-		}
-		b.WriteString(word)
-		col += utf8.RuneCountInString(word)
-	}
-	return b.String()
+	return wrapWith(s, helpWidth-2, " \\", "      ", 2)
 }
 
 // wrapWords wraps s, which starts at column col, to width columns, continuing lines with
 // indent.
 func wrapWords(s string, width int, indent string, col int) string {
+	return wrapWith(s, width, "", indent, col)
+}
+
+// wrapWith wraps s, which starts at column col, to width columns: a line that breaks ends
+// with brk and the next begins with indent.
+func wrapWith(s string, width int, brk, indent string, col int) string {
 	var b strings.Builder
 	for i, word := range strings.Fields(s) {
 		if i > 0 {
 			if col+1+utf8.RuneCountInString(word) > width {
-				b.WriteString("\n" + indent)
+				b.WriteString(brk + "\n" + indent)
 				col = len(indent)
 			} else {
 				b.WriteByte(' ')
