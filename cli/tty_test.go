@@ -123,20 +123,8 @@ func TestLiveStatusInATerminal(t *testing.T) {
 // TestPipedJSON: with stdout piped and --json, stdout is exactly one JSON report and stderr
 // holds timestamped progress lines without escape sequences or carriage returns.
 func TestPipedJSON(t *testing.T) {
-	if !dockerReachable(t) {
-		t.Skip("no Docker engine")
-	}
-	t.Setenv("QWENLAB_SIM_REPO", simRepo)
-	prebuildSimImage(t)
-	dir := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(qwenlabBin(t), "up-and-bench", "--sim-profile", "instant", "--runs", "2", "--json", "-o", filepath.Join(dir, "r.json"))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "COLORTERM=truecolor")
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("up-and-bench: %v\n%s", err, stderr.String())
-	}
-	dec := json.NewDecoder(&stdout)
+	stdout, stderr := upAndBenchPiped(t, "--runs", "2", "--json", "-o", filepath.Join(t.TempDir(), "r.json"))
+	dec := json.NewDecoder(stdout)
 	var rep map[string]any
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("stdout is no JSON report: %v", err)
@@ -167,23 +155,32 @@ func TestPipedJSON(t *testing.T) {
 // TestQuietRun: --quiet leaves stderr empty on success; stdout has the summary and where the
 // report went.
 func TestQuietRun(t *testing.T) {
-	if !dockerReachable(t) {
-		t.Skip("no Docker engine")
-	}
-	t.Setenv("QWENLAB_SIM_REPO", simRepo)
-	prebuildSimImage(t)
-	dir := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	out := filepath.Join(dir, "r.json")
-	cmd := exec.Command(qwenlabBin(t), "up-and-bench", "--sim-profile", "instant", "--runs", "1", "--quiet", "-o", out)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("up-and-bench --quiet: %v\n%s", err, stderr.String())
-	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	stdout, stderr := upAndBenchPiped(t, "--runs", "1", "--quiet", "-o", out)
 	if stderr.Len() != 0 {
 		t.Errorf("--quiet wrote on stderr:\n%s", stderr.String())
 	}
 	if s := stdout.String(); !strings.Contains(s, "Warm runs  1 valid") || !strings.HasSuffix(s, "Report: "+out+"\n") {
 		t.Errorf("stdout:\n%s", s)
 	}
+}
+
+// upAndBenchPiped runs up-and-bench on the simulator's instant profile with stdout and
+// stderr piped (a terminal-capable TERM, so that only the pipe keeps escape codes out) and
+// returns both; it fails the test if the run fails and skips it without an engine.
+func upAndBenchPiped(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	if !dockerReachable(t) {
+		t.Skip("no Docker engine")
+	}
+	t.Setenv("QWENLAB_SIM_REPO", simRepo)
+	prebuildSimImage(t)
+	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
+	cmd := exec.Command(qwenlabBin(t), append([]string{"up-and-bench", "--sim-profile", "instant"}, args...)...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "COLORTERM=truecolor")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("up-and-bench %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout, stderr
 }
