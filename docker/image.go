@@ -40,10 +40,10 @@ func (c *Client) Push(ctx context.Context, ref string) error {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	defer resp.Close()
-	if err := decodeStream(resp, nil); err != nil {
+	if err := follow(ctx, resp.JSONMessages(ctx), nil); err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
-	return ctx.Err()
+	return nil
 }
 
 // RemoveImage removes the reference ref; the image itself goes with its

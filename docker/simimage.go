@@ -18,6 +18,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -95,7 +96,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	}
 	// The builder's step-by-step output is kept back and shown only when the build fails.
 	var steps []string
-	err = decodeStream(res.Body, func(m streamMsg) {
+	err = follow(ctx, messages(res.Body), func(m jsonstream.Message) {
 		if m.Stream != "" {
 			steps = append(steps, strings.TrimRight(m.Stream, "\n"))
 			if len(steps) > 40 {
