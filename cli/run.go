@@ -21,6 +21,7 @@ import (
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
+	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
@@ -612,6 +613,8 @@ func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry,
 				}
 				e.SimProfile = p
 			}
+		} else if err := docker.CheckImageRef(im); err != nil {
+			return nil, usagef("--image %v", err)
 		}
 		out = append(out, e)
 	}
