@@ -3,8 +3,6 @@ package comfy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Options configure a Client. The zero value is usable.
@@ -105,7 +105,7 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 		c.http = defaultHTTPClient()
 	}
 	if c.clientID == "" {
-		c.clientID = newUUID()
+		c.clientID = uuid.NewString()
 	}
 	if c.idle <= 0 {
 		c.idle = defaultIdle
@@ -388,14 +388,4 @@ func (c *Client) Close() error {
 		ws.close()
 	}
 	return nil
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

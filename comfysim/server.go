@@ -2,8 +2,6 @@ package comfysim
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
 
@@ -183,17 +182,6 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-func uuid4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-func uuidHex() string { return strings.ReplaceAll(uuid4(), "-", "") }
 
 // ---------------------------------------------------------------- worker
 
@@ -465,7 +453,7 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 		writeServerError(w)
 		return
 	}
-	promptID := uuid4()
+	promptID := uuid.NewString()
 	if idv, ok := jd.get("prompt_id"); ok {
 		promptID = pyStrValue(idv)
 	}
@@ -903,7 +891,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(maxUploadSize)
 	sid := r.URL.Query().Get("clientId")
 	if sid == "" {
-		sid = uuidHex()
+		sid = strings.ReplaceAll(uuid.NewString(), "-", "") // ComfyUI: uuid.uuid4().hex
 	}
 	c := &wsClient{id: sid, conn: conn, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
