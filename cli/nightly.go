@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -251,16 +252,9 @@ func pinnedImage(label string, r *report.Report) (string, string) {
 	case img.Digest != "":
 		return docker.RepoName(img.Ref) + "@" + img.Digest, ""
 	case img.ID != "":
-		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, short(img.ID))
+		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, shortid.Of(img.ID))
 	}
 	return img.Ref, fmt.Sprintf("%s: neither digest nor ID recorded; repeated by its reference", label)
-}
-
-func short(id string) string {
-	if len(id) > 19 {
-		return id[:19]
-	}
-	return id
 }
 
 // rerun repeats the run recorded in the report at path; rest are further flags (an output

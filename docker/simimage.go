@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // SimRepo is the repository of the simulator images.
@@ -66,7 +67,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 		return "", fmt.Errorf("sim image: %w", err)
 	}
 	sum := sha256.Sum256(tarball)
-	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
+	ref := repo + ":" + shortid.Of(hex.EncodeToString(sum[:]))
 	// One build at a time on this host: two qwenlab processes building the same tag at once
 	// would leave the loser's image dangling, and a prune could race a build.
 	if unlock, err := lockFile(simBuildLock()); err == nil {

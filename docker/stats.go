@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // Stats is one sample of a container's resource use.
@@ -29,11 +30,11 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(Stats)) err
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("stats %s: %w", shortID(id), err)
+		return fmt.Errorf("stats %s: %w", shortid.Of(id), err)
 	}
 	defer res.Body.Close()
 	if err := decodeStats(res.Body, fn); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("stats %s: %w", shortID(id), err)
+		return fmt.Errorf("stats %s: %w", shortid.Of(id), err)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -328,9 +329,5 @@ func lastN(s []string, n int) []string {
 	return s
 }
 
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
+// short is [shortid.Of]: container IDs in lab's messages read as everywhere else.
+func short(id string) string { return shortid.Of(id) }

@@ -123,7 +123,7 @@ func (s summary) header() {
 	}
 	head := oneLine(name+" "+r.Tool.Version, 60)
 	if r.RunID != "" {
-		head += "  run " + short(r.RunID, 12)
+		head += "  run " + short(r.RunID)
 	}
 	if v := r.SchemaVersion; v != SchemaVersion {
 		head += fmt.Sprintf("  (schema %d)", v)
@@ -135,7 +135,7 @@ func (s summary) header() {
 		sc = "—"
 	}
 	if r.Scenario.WorkflowSHA256 != "" {
-		sc += "  workflow " + short(r.Scenario.WorkflowSHA256, 12)
+		sc += "  workflow " + short(r.Scenario.WorkflowSHA256)
 	}
 	if p := params(r.Scenario.Params); p != "" {
 		sc += "  " + p
@@ -197,9 +197,9 @@ func target(t Target) []string {
 		img := oneLine(im.Ref, 80)
 		var notes []string
 		if im.Digest != "" {
-			notes = append(notes, short(im.Digest, 12))
+			notes = append(notes, short(im.Digest))
 		} else if im.ID != "" {
-			notes = append(notes, short(im.ID, 12))
+			notes = append(notes, short(im.ID))
 		}
 		if im.Size > 0 {
 			notes = append(notes, HumanBytes(uint64(im.Size)))

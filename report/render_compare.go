@@ -213,7 +213,7 @@ func displayDiff(d Difference) (string, string) {
 			return "(none)"
 		}
 		if strings.HasPrefix(s, "sha256:") || len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
-			return short(s, 12)
+			return short(s)
 		}
 		return s
 	}
