@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/qwenlab/qwenlab/comfysim"
 	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/internal/loopback"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
@@ -390,8 +390,7 @@ func withAuth(base string, auth *url.Userinfo) string {
 // exposureWarning says what a --url off this host exposes: ComfyUI has no authentication of
 // its own, and basic auth over plain http crosses the network in clear.
 func exposureWarning(u *url.URL, auth bool) string {
-	host := u.Hostname()
-	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+	if loopback.Host(u.Hostname()) {
 		return ""
 	}
 	switch {

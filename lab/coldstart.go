@@ -10,6 +10,7 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/loopback"
 	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
@@ -177,7 +178,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
 	if r.clock == nil {
-		r.clock = newServerClock(isLoopbackURL(url))
+		r.clock = newServerClock(loopback.URL(url))
 	}
 	c, err := r.deps.Dial(url)
 	if err != nil {
