@@ -97,7 +97,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	}
 	// The builder's step-by-step output is kept back and shown only when the build fails.
 	var steps []string
-	err = follow(ctx, messages(res.Body), func(m jsonstream.Message) {
+	err = follow(ctx, jsonValues[jsonstream.Message](res.Body), func(m jsonstream.Message) {
 		if m.Stream != "" {
 			steps = append(steps, strings.TrimRight(m.Stream, "\n"))
 			if len(steps) > 40 {

@@ -2,8 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -41,17 +39,13 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(Stats)) err
 
 // decodeStats reads a stats JSON stream to its end.
 func decodeStats(r io.Reader, fn func(Stats)) error {
-	dec := json.NewDecoder(r)
-	for {
-		var rec container.StatsResponse
-		if err := dec.Decode(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+	for rec, err := range jsonValues[container.StatsResponse](r) {
+		if err != nil {
 			return fmt.Errorf("decode stats: %w", err)
 		}
 		fn(statsOf(rec))
 	}
+	return nil
 }
 
 // statsOf computes a sample the way the docker CLI does: CPU% from the

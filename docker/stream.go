@@ -39,13 +39,14 @@ func follow(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error], fn f
 	return ctx.Err()
 }
 
-// messages decodes a progress stream that the SDK hands over as a plain body (a build's;
-// pulls and pushes come with the SDK's own JSONMessages).
-func messages(r io.Reader) iter.Seq2[jsonstream.Message, error] {
-	return func(yield func(jsonstream.Message, error) bool) {
+// jsonValues decodes the JSON values of a stream the SDK hands over as a plain body: a
+// build's progress messages (pulls and pushes come with the SDK's own JSONMessages), stats.
+// It ends at the end of r, or after the first error.
+func jsonValues[T any](r io.Reader) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		dec := json.NewDecoder(r)
 		for {
-			var m jsonstream.Message
+			var m T
 			err := dec.Decode(&m)
 			if errors.Is(err, io.EOF) {
 				return

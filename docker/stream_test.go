@@ -50,13 +50,13 @@ func TestPullProgress(t *testing.T) {
 	}
 }
 
-// TestFollowErrors: a build's stream (decoded by messages) ends at the first error the
+// TestFollowErrors: a build's stream (decoded by jsonValues) ends at the first error the
 // engine reports in it, or at broken JSON, after the messages before it.
 func TestFollowErrors(t *testing.T) {
 	test := func(name, in, wantErr string, wantMsgs int) {
 		t.Helper()
 		n := 0
-		err := follow(t.Context(), messages(strings.NewReader(in)), func(jsonstream.Message) { n++ })
+		err := follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(in)), func(jsonstream.Message) { n++ })
 		if err == nil || !strings.Contains(err.Error(), wantErr) || n != wantMsgs {
 			t.Errorf("%s: %d messages, err %v; want %d and an error containing %q", name, n, err, wantMsgs, wantErr)
 		}
@@ -68,7 +68,7 @@ func TestFollowErrors(t *testing.T) {
 	test("build step failure", `{"stream":"Step 1/2 : FROM scratch\n"}{"errorDetail":{"code":1,"message":"COPY failed: no such file"}}`, "COPY failed", 1)
 	test("no message", `{"errorDetail":{"code":500}}`, "code 500", 0)
 	test("garbage", `{"status":"ok"} <html>`, "decode progress stream", 1)
-	if err := follow(t.Context(), messages(strings.NewReader(pullStream)), nil); err != nil {
+	if err := follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(pullStream)), nil); err != nil {
 		t.Errorf("a whole stream: %v", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestFollowErrors(t *testing.T) {
 func TestFollowCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := follow(ctx, messages(strings.NewReader(`{"status":"Downloading","id":"a","progressDetail":{"curr`)), nil)
+	err := follow(ctx, jsonValues[jsonstream.Message](strings.NewReader(`{"status":"Downloading","id":"a","progressDetail":{"curr`)), nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -89,7 +89,7 @@ func FuzzPullTracker(f *testing.F) {
 	f.Add([]byte(`{"status":"Downloading","id":"a","progressDetail":{"current":-5,"total":-1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var tr pullTracker
-		_ = follow(t.Context(), messages(strings.NewReader(string(data))), func(m jsonstream.Message) {
+		_ = follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(string(data))), func(m jsonstream.Message) {
 			p := tr.update(m)
 			if p.LayersDone > p.Layers || p.Layers < 0 || p.Current < 0 || p.Total < 0 {
 				t.Fatalf("inconsistent progress %+v", p)
