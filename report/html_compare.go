@@ -138,9 +138,9 @@ func statCell(u Unit, s Stat) compareCell {
 	if s.N == 0 {
 		return compareCell{Value: "—"}
 	}
-	c := compareCell{Value: formatValue(u, s.MedianS), CI: "no interval"}
+	c := compareCell{Value: u.Format(s.MedianS), CI: "no interval"}
 	if s.CI95LowS != nil && s.CI95HighS != nil {
-		c.CI = formatValue(u, *s.CI95LowS) + " … " + formatValue(u, *s.CI95HighS)
+		c.CI = u.Format(*s.CI95LowS) + " … " + u.Format(*s.CI95HighS)
 	}
 	return c
 }
