@@ -778,13 +778,7 @@ func buildWarm(w *Warm) *warmView {
 	if math.IsInf(ymin, 0) {
 		ymin, ymax = 0, 1
 	}
-	if ymin < 0.5*ymax || ymin < 0 {
-		ymin = math.Min(0, ymin)
-	} else {
-		pad := (ymax - ymin) * 0.15
-		ymin, ymax = ymin-pad, ymax+pad
-	}
-	lo, hi, ts := niceRange(ymin, ymax, 6)
+	lo, hi, ts := chartRange(ymin, ymax, 6)
 	ys := scale{lo, hi, v.PlotBottom, v.PlotTop}
 	n := len(w.Runs)
 	xs := scale{-0.5, float64(n) - 0.5, labelW - 90, plotRight}
