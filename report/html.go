@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -376,11 +377,7 @@ func paramText(v any) string {
 }
 
 func sortedKV(m map[string]string) []kv {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	out := make([]kv, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, kv{k, m[k]})

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -168,11 +169,7 @@ func params(p map[string]any) string {
 	if len(p) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(p))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		switch v := p[k].(type) {
