@@ -50,6 +50,16 @@ func (n *nightlyFlags) validate(fs *pflag.FlagSet, f *runFlags, matrix bool, thr
 		if err != nil {
 			return fmt.Errorf("--baseline: %w", err)
 		}
+		// A baseline that failed before its warm runs would make every gate "not measured":
+		// say so now, not after the run.
+		switch {
+		case b.Error != nil && (b.Warm == nil || b.Warm.Summary.N == 0) && len(b.Sections) == 0:
+			msg, _, _ := strings.Cut(b.Error.Message, "\n")
+			msg = strings.TrimSuffix(msg, "; its last log lines:")
+			return fmt.Errorf("--baseline %s: its run failed in %s before any warm run was measured (%s); give the report of a run that succeeded", n.baseline, b.Error.Phase, msg)
+		case !report.Measured(b):
+			return fmt.Errorf("--baseline %s: it holds no measurement; give the report of a run that measured something", n.baseline)
+		}
 		n.base = b
 	}
 	return nil

@@ -589,7 +589,16 @@ func nothingValid(rep *report.Report) bool {
 // with --sim-profile) or "sim:PROFILE". No flag is the simulator. Each entry gets gpus, or
 // by default all GPUs for an image and none for the simulator.
 func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry, error) {
+	checkProfile := func(flag, p string) error {
+		if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
+			return usagef("%s: %s", flag, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
+		}
+		return nil
+	}
 	if len(images) == 0 {
+		if err := checkProfile("--sim-profile "+simProfile, simProfile); err != nil {
+			return nil, err
+		}
 		return []lab.MatrixEntry{{Label: "sim", SimProfile: simProfile, GPUs: cmp.Or(gpus, "none")}}, nil
 	}
 	var out []lab.MatrixEntry
@@ -606,11 +615,12 @@ func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry,
 		e := lab.MatrixEntry{Label: im, Image: im, GPUs: cmp.Or(gpus, "all")}
 		if im == "sim" || strings.HasPrefix(im, "sim:") {
 			e.Image, e.SimProfile, e.GPUs = "", simProfile, cmp.Or(gpus, "none")
+			flag := "--sim-profile " + simProfile
 			if p, ok := strings.CutPrefix(im, "sim:"); ok {
-				if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
-					return nil, usagef("--image %s: %s", im, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
-				}
-				e.SimProfile = p
+				e.SimProfile, flag = p, "--image "+im
+			}
+			if err := checkProfile(flag, e.SimProfile); err != nil {
+				return nil, err
 			}
 		} else if err := docker.CheckImageRef(im); err != nil {
 			return nil, usagef("--image %v", err)

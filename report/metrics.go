@@ -166,3 +166,14 @@ func coldSamples(get func(Phases, float64) *float64) func(*Report) []float64 {
 		return out
 	}
 }
+
+// Measured reports whether r holds a sample of any compared metric: a report of a run that
+// failed before it measured anything does not, and is no baseline.
+func Measured(r *Report) bool {
+	for _, d := range metricTable() {
+		if len(d.samples(r)) > 0 {
+			return true
+		}
+	}
+	return false
+}

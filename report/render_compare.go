@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -159,7 +160,9 @@ func renderCompareText(b *bytes.Buffer, res *CompareResult) {
 		if len(p.Checks) > 0 {
 			b.WriteString("\nthresholds:\n")
 			for _, c := range p.Checks {
-				fmt.Fprintf(b, "  %s\n", oneLine(checkLine(c), 77))
+				for _, l := range wrapLine(checkLine(c), SummaryWidth) {
+					b.WriteString(l + "\n")
+				}
 			}
 		}
 	}
@@ -167,22 +170,18 @@ func renderCompareText(b *bytes.Buffer, res *CompareResult) {
 		fmt.Fprintf(b, "warning: %s\n", w)
 	}
 	if res.Failed {
-		b.WriteString("\nFAILED: a significant change went past a threshold\n")
+		b.WriteString("\nFAILED: " + failedWhy(res) + "\n")
 	}
 }
 
+// checkLine is one threshold's verdict: "  FAIL  cold_start.total<+10%  +50.0%, untested: …",
+// the outcome first so that a wrapped line still leads with it.
 func checkLine(c ThresholdCheck) string {
-	switch c.Result {
-	case CheckNotMeasured:
-		return fmt.Sprintf("%-28s not measured: no verdict", c.Threshold.Text)
-	case CheckFail:
-		return fmt.Sprintf("%-28s %s, significant: FAIL", c.Threshold.Text, fmtPct(c.ChangePct))
+	verdict := "ok"
+	if c.Fails() {
+		verdict = "FAIL"
 	}
-	sig := "significant"
-	if !c.Significant {
-		sig = "not significant"
-	}
-	return fmt.Sprintf("%-28s %s, %s: ok", c.Threshold.Text, fmtPct(c.ChangePct), sig)
+	return fmt.Sprintf("  %-4s  %s  %s", verdict, oneLine(c.Threshold.Text, 60), c.Verdict())
 }
 
 // displayDiff shortens digests and IDs for text.
@@ -231,11 +230,11 @@ func renderCompareMD(b *bytes.Buffer, res *CompareResult) {
 		if len(p.Checks) > 0 {
 			b.WriteString("\n| threshold | change | verdict |\n|---|---:|---|\n")
 			for _, c := range p.Checks {
-				verdict := c.Result
-				if c.Result == CheckFail {
-					verdict = "**FAIL**"
+				verdict := "ok: " + c.why()
+				if c.Fails() {
+					verdict = "**FAIL**: " + c.why()
 				}
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", mdEscape(c.Threshold.Text), fmtPct(c.ChangePct), verdict)
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", mdEscape(c.Threshold.Text), fmtPct(c.ChangePct), mdEscape(verdict))
 			}
 		}
 	}
@@ -243,6 +242,21 @@ func renderCompareMD(b *bytes.Buffer, res *CompareResult) {
 		fmt.Fprintf(b, "\n> warning: %s\n", mdEscape(w))
 	}
 	if res.Failed {
-		b.WriteString("\n**FAILED**: a significant change went past a threshold.\n")
+		b.WriteString("\n**FAILED**: " + mdEscape(failedWhy(res)) + ".\n")
 	}
+}
+
+// failedWhy sums up why the gate failed: the outcomes that did not pass, in a few words.
+func failedWhy(res *CompareResult) string {
+	var why []string
+	for _, r := range []struct{ result, words string }{
+		{CheckFail, "a significant change went past a threshold"},
+		{CheckUntested, "a change went past a threshold with too few samples to test it"},
+		{CheckNotMeasured, "a threshold's metric was not measured (a gate that cannot judge does not pass)"},
+	} {
+		if slices.ContainsFunc(res.Checks, func(c ThresholdCheck) bool { return c.Result == r.result }) {
+			why = append(why, r.words)
+		}
+	}
+	return strings.Join(why, "; ")
 }
