@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -258,27 +260,11 @@ func pinnedImage(label string, r *report.Report) (string, string) {
 	case strings.Contains(img.Ref, "@"):
 		return img.Ref, ""
 	case img.Digest != "":
-		return repository(img.Ref) + "@" + img.Digest, ""
+		return docker.RepoName(img.Ref) + "@" + img.Digest, ""
 	case img.ID != "":
-		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, short(img.ID))
+		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, shortid.Of(img.ID))
 	}
 	return img.Ref, fmt.Sprintf("%s: neither digest nor ID recorded; repeated by its reference", label)
-}
-
-// repository strips the tag from an image reference ("host:5000/a/b:tag" → "host:5000/a/b").
-func repository(ref string) string {
-	slash := strings.LastIndex(ref, "/")
-	if colon := strings.LastIndex(ref, ":"); colon > slash {
-		return ref[:colon]
-	}
-	return ref
-}
-
-func short(id string) string {
-	if len(id) > 19 {
-		return id[:19]
-	}
-	return id
 }
 
 // rerun repeats the run recorded in the report at path; rest are further flags (an output

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,7 +20,9 @@ import (
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
+	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/internal/loopback"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
@@ -389,8 +390,7 @@ func withAuth(base string, auth *url.Userinfo) string {
 // exposureWarning says what a --url off this host exposes: ComfyUI has no authentication of
 // its own, and basic auth over plain http crosses the network in clear.
 func exposureWarning(u *url.URL, auth bool) string {
-	host := u.Hostname()
-	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+	if loopback.Host(u.Hostname()) {
 		return ""
 	}
 	switch {
@@ -622,6 +622,8 @@ func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry,
 			if err := checkProfile(flag, e.SimProfile); err != nil {
 				return nil, err
 			}
+		} else if err := docker.CheckImageRef(im); err != nil {
+			return nil, usagef("--image %v", err)
 		}
 		out = append(out, e)
 	}

@@ -225,7 +225,7 @@ func check(t Threshold, head string, ms []MetricResult) ThresholdCheck {
 func incomparable(a, b *Report) string {
 	var why []string
 	if wa, wb := a.Scenario.WorkflowSHA256, b.Scenario.WorkflowSHA256; wa != "" && wb != "" && wa != wb {
-		why = append(why, fmt.Sprintf("different workflows (sha256 %s vs %s)", short(wa, 12), short(wb, 12)))
+		why = append(why, fmt.Sprintf("different workflows (sha256 %s vs %s)", short(wa), short(wb)))
 	}
 	if ga, gb := gpuModels(a), gpuModels(b); ga != "" && gb != "" && ga != gb {
 		why = append(why, fmt.Sprintf("different GPU models (%s vs %s)", ga, gb))

@@ -44,27 +44,6 @@ func RenderCompare(w io.Writer, res *CompareResult, format string) error {
 	return err
 }
 
-// formatValue shows one value of a metric in its unit.
-func formatValue(u Unit, v float64) string {
-	switch u {
-	case UnitSeconds:
-		return HumanSeconds(v)
-	case UnitBytes:
-		return HumanBytes(uint64(math.Max(v, 0)))
-	case UnitJoules:
-		if v >= 1000 {
-			return fmt.Sprintf("%.2f kJ", v/1000)
-		}
-		return fmt.Sprintf("%.1f J", v)
-	case UnitPerSecond:
-		if v >= 100 {
-			return fmt.Sprintf("%.0f/s", v)
-		}
-		return fmt.Sprintf("%.3g/s", v)
-	}
-	return fmt.Sprintf("%.4g", v)
-}
-
 // formatStat shows a median with its interval as the largest relative distance from the
 // median ("1.23 s ±4%", as benchstat), "±∞" when there are too few samples for one, and "—"
 // for an unmeasured side.
@@ -72,7 +51,7 @@ func formatStat(u Unit, s Stat) string {
 	if s.N == 0 {
 		return "—"
 	}
-	v := formatValue(u, s.MedianS)
+	v := u.Format(s.MedianS)
 	if s.CI95LowS == nil || s.CI95HighS == nil {
 		return v + " ±∞"
 	}
@@ -212,7 +191,7 @@ func displayDiff(d Difference) (string, string) {
 			return "(none)"
 		}
 		if strings.HasPrefix(s, "sha256:") || len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
-			return short(s, 12)
+			return short(s)
 		}
 		return s
 	}
