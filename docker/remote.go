@@ -13,6 +13,7 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // CreateNetwork creates a bridge network labelled LabelRun=runID and returns its id.
@@ -89,7 +90,7 @@ func (c *Client) CopyFiles(ctx context.Context, id string, files map[string][]by
 	for _, name := range names {
 		clean := path.Clean("/" + name)
 		if clean != "/"+strings.TrimPrefix(name, "/") || clean == "/" {
-			return fmt.Errorf("copy to container %s: %q is not a clean file path", shortID(id), name)
+			return fmt.Errorf("copy to container %s: %q is not a clean file path", shortid.Of(id), name)
 		}
 		rel := strings.TrimPrefix(clean, "/")
 		for d := path.Dir(rel); d != "." && !dirs[d]; d = path.Dir(d) {
@@ -98,23 +99,23 @@ func (c *Client) CopyFiles(ctx context.Context, id string, files map[string][]by
 	}
 	for _, d := range slices.Sorted(maps.Keys(dirs)) { // parents sort before their children
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755}); err != nil {
-			return fmt.Errorf("copy to container %s: %w", shortID(id), err)
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
 		}
 	}
 	for _, name := range names {
 		rel := strings.TrimPrefix(path.Clean("/"+name), "/")
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: 0o644, Size: int64(len(files[name]))}); err != nil {
-			return fmt.Errorf("copy to container %s: %w", shortID(id), err)
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
 		}
 		if _, err := tw.Write(files[name]); err != nil {
-			return fmt.Errorf("copy to container %s: %w", shortID(id), err)
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		return fmt.Errorf("copy to container %s: %w", shortID(id), err)
+		return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
 	}
 	if _, err := c.cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf}); err != nil {
-		return fmt.Errorf("copy to container %s: %w", shortID(id), err)
+		return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
 	}
 	return nil
 }
