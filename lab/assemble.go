@@ -70,6 +70,7 @@ func (r *run) assemble(runErr error) *report.Report {
 	rep.Teardown = r.teardown
 	rep.Warnings = append(rep.Warnings, r.warnings...)
 	rep.Warnings = append(rep.Warnings, r.runWarnings()...)
+	rep.Warnings = append(rep.Warnings, report.NoiseWarnings(rep.Warm)...)
 	if runErr != nil && !errors.Is(runErr, ErrSlow) {
 		phase := "run"
 		var pe *PhaseError
