@@ -54,20 +54,11 @@ func (r *run) assemble(runErr error) *report.Report {
 		rep.Warm = r.warmSection()
 	}
 	rep.GPU = r.gpuSection()
-	r.mu.Lock()
-	if r.stats.n > 0 {
-		rep.Container = &report.ContainerStats{
-			CPUPercentMean: r.stats.cpuSum / float64(r.stats.n),
-			CPUPercentMax:  r.stats.cpuMax,
-			MemPeakBytes:   r.stats.memPeak,
-			MemLimitBytes:  r.stats.limit,
-		}
-	}
-	r.mu.Unlock()
+	rep.Container = r.stats.section()
 	rep.Determinism = r.determinism
 	rep.Logs = r.logsSection(runErr)
 	rep.Missing = r.missing(rep)
-	rep.Teardown = r.teardown
+	rep.Teardown = r.td.section()
 	rep.Warnings = append(rep.Warnings, r.warnings...)
 	rep.Warnings = append(rep.Warnings, r.runWarnings()...)
 	if runErr != nil && !errors.Is(runErr, ErrSlow) {
@@ -516,12 +507,7 @@ func (r *run) missing(rep *report.Report) map[string]string {
 	if rep.Container == nil && rep.Target.Kind == report.TargetDocker {
 		m["container"] = "no stats from the engine"
 	}
-	if rep.Teardown.StopS == nil && r.stopErr != nil {
-		m["teardown.stop_s"] = "the stop call failed: " + report.RedactString(r.stopErr.Error(), r.secrets)
-	}
-	if rep.Teardown.RemoveS == nil && r.removeErr != nil {
-		m["teardown.remove_s"] = "the remove call failed: " + report.RedactString(r.removeErr.Error(), r.secrets)
-	}
+	r.td.missing(m, r.secrets)
 	if w := rep.Warm; w != nil {
 		for i, run := range w.Warmups {
 			if run.E2ES == nil {

@@ -79,7 +79,7 @@ func (s *logSink) times() (first, started time.Time) {
 
 // coldStart creates and starts a fresh container, waits until ComfyUI answers, checks the
 // workflow against the live server and sends the first prompt. The container's watchers (exit,
-// logs, stats) run until teardownContainer ends them.
+// logs, stats) run until its teardown ends them.
 func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *coldRun, error) {
 	e := r.deps.Engine
 	cr := &coldRun{Index: i, Start: time.Now()}
@@ -100,7 +100,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	id, err := e.Create(ctx, spec)
 	if id != "" {
 		cr.ID = id
-		r.containers = append(r.containers, cr)
+		r.td.add(cr)
 	}
 	if err != nil {
 		return nil, cr, inPhase("create", err)
@@ -147,17 +147,21 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 			if st.Status == "removed" && st.Error != "" {
 				// Not an exit: the engine stopped answering about the container (or it was
 				// removed behind qwenlab's back).
-				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error})
+				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error, RunID: r.cfg.RunID})
 				return
 			}
-			cr.drainLogs(time.Second) // the stream ends with the container: keep its last lines
+			if lost := r.engineGone(watchCtx, phase.get(), st); lost != nil && !cr.stopping.Load() {
+				cancelRun(lost)
+				return
+			}
+			cr.drainLogs(watchCtx, time.Second) // the stream ends with the container: keep its last lines
 			cancelRun(&ContainerExitError{Phase: phase.get(), State: st, Tail: cr.Tracker.Snapshot().Tail})
 		case <-watchCtx.Done():
 		}
 	}()
 	go func() {
 		_ = e.StreamStats(watchCtx, id, func(s docker.Stats) {
-			r.addStats(s)
+			r.stats.add(s)
 			r.stall.stats(s, time.Now())
 		})
 	}()
@@ -168,7 +172,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	if !st.Running && !st.FinishedAt.IsZero() {
 		// It already died: say so with its exit code and last lines, as the exit watcher would.
-		cr.drainLogs(time.Second)
+		if lost := r.engineGone(ctx, "startup", st); lost != nil {
+			return nil, cr, inPhase("start", lost)
+		}
+		cr.drainLogs(ctx, time.Second)
 		return nil, cr, inPhase("start", &ContainerExitError{Phase: "startup", State: st, Tail: cr.Tracker.Snapshot().Tail})
 	}
 	if st.HostPort == 0 {
@@ -235,6 +242,22 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	phase.set("warm runs")
 	return c, cr, nil
+}
+
+// engineGone checks, before a container's exit is blamed on the container, that the engine
+// is still there. A normal engine shutdown (SIGTERM to dockerd) stops every container — exit
+// code 0, or 143 — after the engine stopped accepting connections and just before it goes
+// away; an engine that accepts none is the cause (nil: it answers, the exit is the
+// container's own).
+func (r *run) engineGone(ctx context.Context, phase string, st docker.State) error {
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := r.deps.Engine.Alive(actx)
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	return &EngineLostError{Phase: phase, RunID: r.cfg.RunID,
+		Detail: fmt.Sprintf("the container exited with code %d as the engine shut down: %v", st.ExitCode, err)}
 }
 
 // waitReady races an HTTP probe with short backoff against the "server started" log line:

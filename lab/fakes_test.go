@@ -30,6 +30,11 @@ type fakeEngine struct {
 	images    map[string]docker.Image
 	stopped   map[string]chan struct{} // closed by Stop: ends that container's log stream
 	foreign   []docker.Resource        // left by other (crashed) runs
+	aliveErr  error                    // returned by Alive (an engine shutting down)
+	// blockOn makes the named calls ("stop", "remove", "list") wait until their context
+	// ends (a frozen engine); deadlines records the deadline each of those calls was given.
+	blockOn   map[string]bool
+	deadlines []time.Time
 }
 
 func newFakeEngine() *fakeEngine {
@@ -131,8 +136,30 @@ func (f *fakeEngine) StreamStats(ctx context.Context, id string, fn func(docker.
 	return nil
 }
 
-func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+// frozen blocks a call of a frozen engine until its context ends, and records its deadline.
+func (f *fakeEngine) frozen(ctx context.Context, call string) error {
+	f.mu.Lock()
+	block := f.blockOn[call]
+	if dl, ok := ctx.Deadline(); ok {
+		f.deadlines = append(f.deadlines, dl)
+	} else {
+		f.deadlines = append(f.deadlines, time.Time{})
+	}
+	f.mu.Unlock()
+	if !block {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeEngine) Alive(context.Context) error { return f.aliveErr }
+
+func (f *fakeEngine) Stop(ctx context.Context, id string, _ time.Duration) error {
 	f.record("stop %s", id)
+	if err := f.frozen(ctx, "stop"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.stopped[id]; ok {
@@ -145,8 +172,11 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 	return f.stopErr
 }
 
-func (f *fakeEngine) Remove(_ context.Context, id string) error {
+func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 	f.record("remove %s", id)
+	if err := f.frozen(ctx, "remove"); err != nil {
+		return err
+	}
 	if f.removeErr != nil {
 		return f.removeErr
 	}
@@ -156,7 +186,12 @@ func (f *fakeEngine) Remove(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeEngine) ListLabelled(_ context.Context, runID string) ([]docker.Resource, error) {
+func (f *fakeEngine) ListLabelled(ctx context.Context, runID string) ([]docker.Resource, error) {
+	if runID != "" {
+		if err := f.frozen(ctx, "list"); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []docker.Resource

@@ -31,8 +31,8 @@ func TestNeverMeasuredValuesAreNullWithAReason(t *testing.T) {
 	// A cold start whose server never logged nor answered, and whose first prompt never ended.
 	cr := &coldRun{ID: "c0ffee", Start: at(0), First: &promptRun{Kind: "cold", Seed: 41, Err: errors.New("server never answered"), Res: &comfy.Result{Status: "error"}}}
 	r.colds = []*coldRun{cr}
-	r.containers = []*coldRun{cr}
-	if err := r.teardownContainer(context.Background(), cr); err == nil {
+	r.td.add(cr)
+	if err := r.td.one(context.Background(), cr); err == nil {
 		t.Fatal("teardown with a failing stop returned no error")
 	}
 	rep := r.assemble(nil)

@@ -223,7 +223,7 @@ func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 	defer cancel()
 	res, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
 	if err != nil {
-		rr.teardown.Leftovers = []string{"unknown: " + err.Error()}
+		rr.td.sec.Leftovers = []string{"unknown: " + err.Error()}
 		return fmt.Errorf("teardown: %w", err)
 	}
 	t := time.Now()
@@ -237,16 +237,16 @@ func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 		}
 	}
 	removeS := time.Since(t).Seconds()
-	rr.teardown.RemoveS = &removeS
+	rr.td.sec.RemoveS = &removeS
 	left, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	rr.teardown.Leftovers = []string{}
+	rr.td.sec.Leftovers = []string{}
 	for _, x := range left {
-		rr.teardown.Leftovers = append(rr.teardown.Leftovers, x.Kind+" "+short(x.ID))
+		rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, x.Kind+" "+short(x.ID))
 	}
-	rr.teardown.Removed = err == nil && len(left) == 0
+	rr.td.sec.Removed = err == nil && len(left) == 0
 	if rr.cfg.Keep {
 		rr.warnf("kept ComfyUI on %s (--keep); remove it with `qwenlab cleanup --run %s` against that engine", rr.e.Name(), rr.cfg.RunID)
 		return nil

@@ -65,7 +65,7 @@ type page struct {
 	CSP      string
 	Title    string
 	Subtitle string
-	Status   string // "ok", "partial"
+	Status   string // "ok", "partial", "teardown-failed"
 	Cards    []card
 	Phases   []phaseRow
 	Gantt    *gantt
@@ -132,6 +132,9 @@ func buildPage(r *Report) page {
 	p.Subtitle = strings.Join(sub, " · ")
 	if r.Error != nil {
 		p.Status = "partial"
+		if !r.Error.CutShort() {
+			p.Status = "teardown-failed" // every measurement was taken
+		}
 		p.Error = r.Error
 	}
 

@@ -32,7 +32,11 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		m.printf("%s\n\n", mdText(p.Subtitle))
 	}
 	if e := r.Error; e != nil {
-		m.printf("> **The run failed during %s:** %s  \n> The report is partial.\n\n", mdText(e.Phase), mdText(e.Message))
+		verdict := "The report is partial."
+		if !e.CutShort() {
+			verdict = "Every measurement was taken; only the teardown failed."
+		}
+		m.printf("> **The run failed during %s:** %s  \n> %s\n\n", mdText(e.Phase), mdText(e.Message), verdict)
 	}
 	if len(p.Cards) > 0 {
 		row := make([]string, 0, len(p.Cards))

@@ -649,5 +649,9 @@ func (s summary) errorLine() {
 		phase = "unknown phase"
 	}
 	s.printf("\nError (%s): %s\n", phase, oneLine(e.Message, 300))
-	s.printf("The report is partial: measurements after the failure are missing.\n")
+	if e.CutShort() {
+		s.printf("The report is partial: measurements after the failure are missing.\n")
+	} else {
+		s.printf("Every measurement was taken; only the teardown failed.\n")
+	}
 }

@@ -467,11 +467,19 @@ type Teardown struct {
 	RemoveS   *float64 `json:"remove_s"`
 }
 
+// ErrorPhaseTeardown is the [ErrorInfo.Phase] of a run that failed only in its teardown:
+// every measurement was taken.
+const ErrorPhaseTeardown = "teardown"
+
 // ErrorInfo is why a run failed, and in which phase.
 type ErrorInfo struct {
 	Phase   string `json:"phase"`
 	Message string `json:"message"`
 }
+
+// CutShort says whether the failure cut the measurements short: a run that failed only in
+// its teardown measured everything it set out to.
+func (e *ErrorInfo) CutShort() bool { return e != nil && e.Phase != ErrorPhaseTeardown }
 
 // Seconds returns a pointer to s, for the optional durations of a report.
 func Seconds(s float64) *float64 { return &s }
