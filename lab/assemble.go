@@ -147,7 +147,7 @@ func (r *run) coldSection() *report.ColdStart {
 		}
 		cold := report.ColdRun{Index: i, Phases: phases, Timeline: cr.tl.entries()}
 		if end := cr.tl.end(); !end.IsZero() {
-			cold.TotalS = end.Sub(cr.Start).Seconds()
+			cold.TotalS = ptr(end.Sub(cr.Start).Seconds())
 		}
 		if !cr.Ready.IsZero() {
 			cold.ReadyS = ptr(cr.Ready.Sub(cr.Start).Seconds())
@@ -492,6 +492,14 @@ func (r *run) missing(rep *report.Report) map[string]string {
 				m["cold_start.phases.first_log_s"] = "the server logged nothing and never answered"
 			}
 		}
+		if cs.TotalS == nil {
+			m["cold_start.total_s"] = neverMeasured
+		}
+		for i, cold := range cs.Runs {
+			if cold.TotalS == nil {
+				m[fmt.Sprintf("cold_start.runs[%d].total_s", i)] = neverMeasured
+			}
+		}
 		if fp := cs.FirstPrompt; fp != nil && fp.E2ES == nil {
 			m["cold_start.first_prompt.e2e_s"] = neverEnded(*fp)
 		}
@@ -528,6 +536,9 @@ func (r *run) missing(rep *report.Report) map[string]string {
 	}
 	return m
 }
+
+// neverMeasured is why a cold start has no total.
+const neverMeasured = "the cold start failed before any of its phases ended (see the error)"
 
 // neverEnded says why a run has no end-to-end time (e2e_s and latency_s are null).
 func neverEnded(run report.Run) string {

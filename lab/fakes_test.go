@@ -23,6 +23,7 @@ type fakeEngine struct {
 	live      map[string]bool
 	n         int
 	logLines  []string
+	createErr error
 	startErr  error
 	removeErr error
 	stopErr   error             // returned by Stop (an engine that cannot be reached)
@@ -85,6 +86,10 @@ func (f *fakeEngine) Pull(_ context.Context, ref string, _ func(docker.PullProgr
 func (f *fakeEngine) Create(_ context.Context, s docker.Spec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		f.calls = append(f.calls, "create failed")
+		return "", f.createErr
+	}
 	f.n++
 	id := fmt.Sprintf("c%d", f.n)
 	f.specs = append(f.specs, s)

@@ -360,6 +360,6 @@ func (rr *remoteRun) coldFromEvents(a *report.Report, first *report.Run) *report
 			end = fe
 		}
 	}
-	cs.TotalS = at(end)
+	cs.TotalS = ptr(at(end))
 	return cs
 }

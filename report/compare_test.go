@@ -316,7 +316,7 @@ func manyRuns(n int, f float64) *Report {
 	colds := make([]ColdRun, n)
 	for i := range runs {
 		runs[i] = warmRun(i%200, (2.5+float64(i%17)*0.01)*f, (2.4+float64(i%13)*0.01)*f)
-		colds[i] = ColdRun{Index: i, Phases: r.ColdStart.Phases, TotalS: 80 + float64(i%7)}
+		colds[i] = ColdRun{Index: i, Phases: r.ColdStart.Phases, TotalS: Seconds(80 + float64(i%7))}
 	}
 	r.Warm = SummarizeWarm(runs, nil)
 	r.ColdStart.Runs = colds

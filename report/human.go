@@ -103,3 +103,11 @@ func short(id string, n int) string {
 	}
 	return oneLine(prefix+id, 80)
 }
+
+// deref is an optional duration's value, 0 when absent: for chart extents, never for display.
+func deref(s *float64) float64 {
+	if s == nil {
+		return 0
+	}
+	return *s
+}

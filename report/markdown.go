@@ -226,9 +226,9 @@ func (m md) kvTable(head []string, kvs []kv) {
 // timeline draws each cold start's spans as a fenced text chart.
 func (m md) timeline(c *ColdStart) {
 	runs := coldRunsOf(c)
-	end := c.TotalS
+	end := deref(c.TotalS)
 	for _, cr := range runs {
-		end = math.Max(end, cr.TotalS)
+		end = math.Max(end, deref(cr.TotalS))
 		for _, e := range cr.Timeline {
 			end = math.Max(end, e.EndS)
 		}
@@ -239,7 +239,7 @@ func (m md) timeline(c *ColdStart) {
 			continue
 		}
 		if len(runs) > 1 {
-			fmt.Fprintf(&t, "cold start %d  %s", i+1, HumanSeconds(cr.TotalS))
+			fmt.Fprintf(&t, "cold start %d  %s", i+1, humanPtr(cr.TotalS))
 			if cr.Error != "" {
 				t.WriteString("  failed: " + oneLine(cr.Error, 80))
 			}

@@ -282,7 +282,13 @@ func (s summary) cold() {
 			slowest, most = p.Name, *p.Seconds
 		}
 	}
-	s.printf("\nCold start  total %s\n", HumanSeconds(c.TotalS))
+	total := humanPtr(c.TotalS)
+	if c.TotalS == nil {
+		if why := s.r.Missing["cold_start.total_s"]; why != "" {
+			total += " (" + oneLine(why, 80) + ")"
+		}
+	}
+	s.printf("\nCold start  total %s\n", total)
 	tw := s.table()
 	fmt.Fprintf(tw, "  phase\tduration\t\n")
 	for _, p := range c.Phases.List() {
@@ -317,7 +323,7 @@ const timelineWidth = 30
 const summaryBarWidth = 20
 
 func (s summary) timeline(c *ColdStart) {
-	end := c.TotalS
+	end := deref(c.TotalS)
 	for _, e := range c.Timeline {
 		end = math.Max(end, e.EndS)
 	}

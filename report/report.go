@@ -219,8 +219,10 @@ func (p Phases) List() []Phase {
 // ColdStart is the cold start: the first container of the run from pull to the first prompt's
 // end, plus any further cold starts (--cold-starts N) in fresh containers.
 type ColdStart struct {
-	Phases Phases  `json:"phases"`
-	TotalS float64 `json:"total_s"`
+	Phases Phases `json:"phases"`
+	// TotalS is nil (null, the reason in [Report.Missing]) when the cold start measured
+	// nothing: it failed before its first phase ended.
+	TotalS *float64 `json:"total_s"`
 	// ChargedS splits TotalS by whose time it was ([Charge]: "engine", "comfyui",
 	// "harness"): qwenlab's own preflight and the gaps between phases are the harness's, so
 	// two images are compared on what they do.
@@ -254,9 +256,10 @@ type TimelineEntry struct {
 
 // ColdRun is one of several cold starts.
 type ColdRun struct {
-	Index    int             `json:"index"`
-	Phases   Phases          `json:"phases"`
-	TotalS   float64         `json:"total_s"`
+	Index  int      `json:"index"`
+	Phases Phases   `json:"phases"`
+	TotalS *float64 `json:"total_s"` // nil when it measured nothing
+
 	Timeline []TimelineEntry `json:"timeline,omitempty"`
 	// ReadyS and FirstImageS count from this cold start's t0 to the first 200 from
 	// /system_stats and to the first prompt's image.
