@@ -131,7 +131,9 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 
 	go func() {
 		defer close(cr.logsDone)
-		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil {
+		// A stream cut while the container is being stopped (the engine going away during
+		// teardown) is said by the teardown, not here.
+		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil && !cr.stopping.Load() {
 			r.progressf("warning: following logs: %v", err)
 		}
 	}()

@@ -62,6 +62,8 @@ type EngineLostError struct {
 	// knows them; RunID names the run for `qwenlab cleanup --run`.
 	Containers []string
 	RunID      string
+	// Removed says the teardown removed everything after all (the engine answered it).
+	Removed bool
 }
 
 func (e *EngineLostError) Error() string {
@@ -76,6 +78,9 @@ func (e *EngineLostError) Error() string {
 		left = "container " + e.Containers[0] + " may still exist"
 	default:
 		left = "containers " + strings.Join(e.Containers, ", ") + " may still exist"
+	}
+	if e.Removed {
+		return fmt.Sprintf("lost the Docker Engine during %s (%s): the measurements so far are in the report; the teardown still removed the container", e.Phase, e.Detail)
 	}
 	if e.Phase == report.ErrorPhaseTeardown { // every measurement was taken
 		return fmt.Sprintf("lost the Docker Engine during teardown (%s): %s; once the engine is back run %s", e.Detail, left, cleanup)
@@ -245,7 +250,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	defer stopWatch()
 	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
 	defer func() {
-		err = withTeardown(err, r.td.final(ctx))
+		err = withTeardown(err, r.td.final(ctx), r.td.section().Removed)
 	}()
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
@@ -315,12 +320,16 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 }
 
 // withTeardown joins the teardown's error to the run's. An engine lost mid-run and found
-// gone again by the teardown is one failure: the run's message, now naming what may be left.
-func withTeardown(runErr, tdErr error) error {
+// gone again by the teardown is one failure: the run's message, now naming what may be left;
+// one that answered the teardown after all (removed) leaves nothing to clean up.
+func withTeardown(runErr, tdErr error, removed bool) error {
+	var lost, tdLost *EngineLostError
 	if tdErr == nil {
+		if removed && errors.As(runErr, &lost) {
+			lost.Removed = true
+		}
 		return runErr
 	}
-	var lost, tdLost *EngineLostError
 	if errors.As(runErr, &lost) && errors.As(tdErr, &tdLost) {
 		lost.Containers, lost.RunID = tdLost.Containers, tdLost.RunID
 		return runErr

@@ -118,6 +118,11 @@ func TestEngineShutdownIsNotBlamedOnTheContainer(t *testing.T) {
 		e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
 		c.block = true
 		e.aliveErr = fmt.Errorf("the Docker Engine at unix:///var/run/docker.sock does not accept connections (connection refused): %w", docker.ErrUnreachable)
+		after := "the teardown still removed the container" // the engine answered the teardown on a connection it held
+		if code == 0 {                                      // gone by the teardown
+			e.stopErr = fmt.Errorf("stop container c1: %w", e.aliveErr)
+			after = "container c1 may still exist: once the engine is back, run `qwenlab cleanup --run run1`"
+		}
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			e.exit <- docker.State{Status: "exited", ExitCode: code, FinishedAt: time.Now()}
@@ -128,13 +133,16 @@ func TestEngineShutdownIsNotBlamedOnTheContainer(t *testing.T) {
 		if !errors.As(err, &lost) || errors.As(err, &ce) {
 			t.Fatalf("exit %d: want an EngineLostError, got %v", code, err)
 		}
-		for _, w := range []string{"lost the Docker Engine during the first prompt", fmt.Sprintf("exited with code %d as the engine shut down", code), "qwenlab cleanup --run run1"} {
+		for _, w := range []string{"lost the Docker Engine during the first prompt", fmt.Sprintf("exited with code %d as the engine shut down", code), after} {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("exit %d: %q lacks %q", code, err, w)
 			}
 		}
-		if rep.Error == nil || !strings.Contains(rep.Error.Message, "lost the Docker Engine") {
+		if rep.Error == nil || !strings.Contains(rep.Error.Message, "lost the Docker Engine") || strings.Count(rep.Error.Message, "lost the Docker Engine") != 1 {
 			t.Errorf("exit %d: report error %+v", code, rep.Error)
+		}
+		if rep.Teardown.Removed != (code != 0) {
+			t.Errorf("exit %d: teardown %+v", code, rep.Teardown)
 		}
 	}
 	// The same exit with the engine answering is the container's own.
