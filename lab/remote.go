@@ -223,8 +223,21 @@ func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 	defer cancel()
 	res, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
 	if err != nil {
-		rr.td.sec.Leftovers = []string{"unknown: " + err.Error()}
-		return fmt.Errorf("teardown: %w", err)
+		// Name what this run made, not the failed listing.
+		why := "the engine did not list the run's resources"
+		if engineGone(err) {
+			why = "engine unreachable"
+		}
+		rr.td.sec.Leftovers = []string{}
+		for _, id := range []string{rr.comfyID, rr.agentID} {
+			if id != "" {
+				rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "container "+short(id)+" (not confirmed removed: "+why+")")
+			}
+		}
+		if rr.network != "" {
+			rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "network "+rr.network+" (not confirmed removed: "+why+")")
+		}
+		return inPhase(report.ErrorPhaseTeardown, fmt.Errorf("list the run's resources on %s: %w; once the engine answers, run `qwenlab cleanup --run %s` against it", rr.e.Name(), err, rr.cfg.RunID))
 	}
 	t := time.Now()
 	var errs []error
