@@ -76,11 +76,17 @@ func (td *teardown) nothingCreated() {
 
 // missing says why stop_s and remove_s are null, into m.
 func (td *teardown) missing(m map[string]string, secrets []string) {
+	why := func(call string, err error) string {
+		if errors.Is(err, errNotTried) {
+			return "the " + call + " call was " + err.Error()
+		}
+		return "the " + call + " call failed: " + report.RedactString(err.Error(), secrets)
+	}
 	if td.sec.StopS == nil && td.stopErr != nil {
-		m["teardown.stop_s"] = "the stop call failed: " + report.RedactString(td.stopErr.Error(), secrets)
+		m["teardown.stop_s"] = why("stop", td.stopErr)
 	}
 	if td.sec.RemoveS == nil && td.removeErr != nil {
-		m["teardown.remove_s"] = "the remove call failed: " + report.RedactString(td.removeErr.Error(), secrets)
+		m["teardown.remove_s"] = why("remove", td.removeErr)
 	}
 }
 
@@ -140,7 +146,9 @@ func (td *teardown) final(ctx context.Context) error {
 		for _, u := range td.unconfirmed {
 			td.sec.Leftovers = append(td.sec.Leftovers, "container "+short(u.id)+" (not confirmed removed: "+u.why+")")
 		}
-		if len(td.unconfirmed) == 0 && td.created > 0 && td.lost == "" {
+		if len(td.unconfirmed) == 0 && td.lost == "" {
+			// Every container this run made was confirmed removed: the listing was a double
+			// check, and its failure is no leftover.
 			td.hooks.warn("every container this run made was removed, but the check for other leftovers failed: %v", lerr)
 		}
 	}
@@ -154,8 +162,9 @@ func (td *teardown) final(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// listLeft lists what still carries the run's label; a run that created nothing has nothing
-// to doubt, and an engine already gone is not asked.
+// listLeft lists what still carries the run's label: a double check once every container was
+// removed. A run that created nothing has nothing to doubt, and an engine already gone is not
+// asked.
 func (td *teardown) listLeft(ctx context.Context) ([]docker.Resource, error) {
 	if td.lost != "" {
 		return nil, errors.New("the engine is gone")
@@ -168,9 +177,6 @@ func (td *teardown) listLeft(ctx context.Context) ([]docker.Resource, error) {
 	})
 	if err != nil && td.created == 0 {
 		return nil, nil
-	}
-	if err != nil && engineGone(err) {
-		td.lost = td.why(err)
 	}
 	return left, err
 }
@@ -190,7 +196,7 @@ func (td *teardown) container(ctx context.Context, cr *coldRun) error {
 	}()
 	td.sec.StopS, td.sec.RemoveS = nil, nil
 	if td.lost != "" { // not worth a call: each would wait out the deadline or fail at once
-		td.stopErr, td.removeErr = errors.New("not tried: "+td.lost), errors.New("not tried: "+td.lost)
+		td.stopErr, td.removeErr = td.notTried(), td.notTried()
 		td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
 		return nil
 	}
@@ -204,9 +210,8 @@ func (td *teardown) container(ctx context.Context, cr *coldRun) error {
 		td.sec.StopS = &stop
 	}
 	if serr != nil && engineGone(serr) {
-		td.lost = td.why(serr)
-		td.removeErr = errors.New("not tried: " + td.lost)
-		td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
+		td.giveUp(cr, serr)
+		td.removeErr = td.notTried()
 		return nil
 	}
 	cr.drainLogs(ctx, 2*time.Second)
@@ -222,8 +227,7 @@ func (td *teardown) container(ctx context.Context, cr *coldRun) error {
 		return nil
 	}
 	if engineGone(rerr) {
-		td.lost = td.why(rerr)
-		td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
+		td.giveUp(cr, rerr)
 		return nil
 	}
 	td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, rerr.Error()})
@@ -270,15 +274,21 @@ func engineGone(err error) bool {
 	return errors.Is(err, docker.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// why says in a few words why the engine is taken for gone, for the leftovers; the whole
-// error is kept for the run's error.
-func (td *teardown) why(err error) string {
+// giveUp records that the engine is gone — in a few words for the leftovers, the whole error
+// (err) for the run's — and that cr is not confirmed removed. The teardown makes no more calls.
+func (td *teardown) giveUp(cr *coldRun, err error) {
 	td.lostErr = err
+	td.lost = "engine unreachable"
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Sprintf("no answer from the engine within --teardown-timeout %s", td.timeout)
+		td.lost = fmt.Sprintf("no answer from the engine within --teardown-timeout %s", td.timeout)
 	}
-	return "engine unreachable"
+	td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
 }
+
+// errNotTried marks a call the teardown did not make: the engine was already gone.
+var errNotTried = errors.New("not made")
+
+func (td *teardown) notTried() error { return fmt.Errorf("%w: %s", errNotTried, td.lost) }
 
 // lostError is the teardown's one error once the engine is gone: which containers may still
 // exist and what to run once the engine is back.
