@@ -69,8 +69,16 @@ func (r *Result) Server() (time.Duration, bool) {
 	return time.Duration(r.ServerEndMS-r.ServerStartMS) * time.Millisecond, true
 }
 
+// MinStepSpan is the shortest span of progress ticks a step rate is computed from. The
+// ticks are timed when the client receives them, and the server's event loop and the
+// WebSocket deliver them in bursts of a few milliseconds: over a shorter span the rate
+// says how the messages were delivered (it reached 10⁶ steps/s on the instant simulator),
+// not how fast the sampler stepped.
+const MinStepSpan = 50 * time.Millisecond
+
 // StepsPerSecond is the step rate of the node with the most progress ticks:
-// (ticks−1)/(last tick − first tick); 0 with fewer than 2 ticks.
+// (ticks−1)/(last tick − first tick); 0 (not measured) with fewer than 2 ticks or when
+// the ticks span less than MinStepSpan.
 func (r *Result) StepsPerSecond() float64 {
 	var best *NodeRun
 	for i := range r.Nodes {
@@ -82,7 +90,7 @@ func (r *Result) StepsPerSecond() float64 {
 		return 0
 	}
 	d := best.Ticks[len(best.Ticks)-1].Sub(best.Ticks[0])
-	if d <= 0 {
+	if d < MinStepSpan {
 		return 0
 	}
 	return float64(len(best.Ticks)-1) / d.Seconds()

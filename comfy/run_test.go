@@ -98,9 +98,6 @@ func TestRunSuccess(t *testing.T) {
 	if n := res.Nodes[0]; len(n.Ticks) != 5 || n.Max != 5 {
 		t.Errorf("sampler ticks %d max %d", len(n.Ticks), n.Max)
 	}
-	if sps := res.StepsPerSecond(); sps <= 0 {
-		t.Errorf("StepsPerSecond = %v", sps)
-	}
 	if imgs := res.Outputs["9"]; len(imgs) != 1 || imgs[0].Type != "output" || !strings.HasSuffix(imgs[0].Filename, ".png") {
 		t.Fatalf("outputs = %+v", res.Outputs)
 	}

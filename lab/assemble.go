@@ -419,9 +419,6 @@ func (r *run) runWarnings() []string {
 	if r.plan != nil && r.plan.seed.Node == "" && r.plan.vary == nil {
 		w = append(w, "no seed input found in the workflow: every run after the first may be served from ComfyUI's cache (name an input that may change per run with --vary NODE.INPUT)")
 	}
-	if len(r.warm) > 0 && len(r.warm) < 6 {
-		w = append(w, "fewer than 6 measured runs: no 95% confidence interval for the median (use --runs 10 or more)")
-	}
 	if gw := r.gpuWatch.warning(); gw != "" {
 		w = append(w, gw)
 	}

@@ -144,7 +144,7 @@ func Defaults() Config {
 		SimProfile:      "default",
 		Pull:            PullMissing,
 		ModelsTarget:    "/root/ComfyUI/models",
-		Runs:            5,
+		Runs:            10,
 		Warmup:          1,
 		ColdStarts:      1,
 		Seed:            42,

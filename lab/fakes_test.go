@@ -292,7 +292,7 @@ func (c *fakeComfy) Run(ctx context.Context, w comfy.Workflow) (*comfy.Result, e
 		n := comfy.NodeRun{ID: id, ClassType: w[id].ClassType, Start: t, End: t.Add(2 * time.Millisecond)}
 		if w[id].ClassType == "KSampler" {
 			for i := 0; i < 4; i++ {
-				n.Ticks = append(n.Ticks, t.Add(time.Duration(i)*time.Millisecond))
+				n.Ticks = append(n.Ticks, t.Add(time.Duration(i)*25*time.Millisecond))
 			}
 			n.Max = 4
 		}

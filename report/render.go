@@ -466,6 +466,10 @@ func (s summary) warm() {
 		s.printf("  * the headline metric (--metric %s)\n", w.Metric)
 	}
 	for _, wn := range ciWarnings {
+		if need, ok := strings.CutPrefix(wn, "need >= "); ok { // benchmath's words, with the cure added
+			n, _, _ := strings.Cut(need, " ")
+			wn = "fewer than " + n + " valid runs, no 95% CI of the median: use --runs 10 or more"
+		}
 		s.printf("  note: %s\n", oneLine(wn, 120))
 	}
 	s.runTable(w)

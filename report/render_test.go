@@ -78,7 +78,7 @@ func TestRenderSummaryContent(t *testing.T) {
 	for _, want := range []string{
 		"target    url\n          ComfyUI 0.21.0  http://127.0.0.1:8188",
 		"Cold start: none (url target: the server was already running)",
-		"note: need >= 6 samples for confidence interval at level 0.95",
+		"note: fewer than 6 valid runs, no 95% CI of the median: use --runs 10 or more",
 	} {
 		if !strings.Contains(url, want) {
 			t.Errorf("url summary lacks %q:\n%s", want, url)
