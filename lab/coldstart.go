@@ -152,7 +152,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error, RunID: r.cfg.RunID})
 				return
 			}
-			if lost := r.engineGone(watchCtx, phase.get(), st); lost != nil && !cr.stopping.Load() {
+			if lost := r.shutdownCause(watchCtx, phase.get(), st); lost != nil && !cr.stopping.Load() {
 				cancelRun(lost)
 				return
 			}
@@ -174,7 +174,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	if !st.Running && !st.FinishedAt.IsZero() {
 		// It already died: say so with its exit code and last lines, as the exit watcher would.
-		if lost := r.engineGone(ctx, "startup", st); lost != nil {
+		if lost := r.shutdownCause(ctx, "startup", st); lost != nil {
 			return nil, cr, inPhase("start", lost)
 		}
 		cr.drainLogs(ctx, time.Second)
@@ -234,7 +234,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
 	if pr.Err != nil && (r.stopsRun(pr) || runCtx.Err() != nil) {
-		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
+		return c, cr, inPhase("first prompt", r.promptFailure(runCtx, pr.Err))
 	}
 	if pr.Err != nil {
 		firstDone("failed")
@@ -246,12 +246,12 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	return c, cr, nil
 }
 
-// engineGone checks, before a container's exit is blamed on the container, that the engine
+// shutdownCause checks, before a container's exit is blamed on the container, that the engine
 // is still there. A normal engine shutdown (SIGTERM to dockerd) stops every container — exit
 // code 0, or 143 — after the engine stopped accepting connections and just before it goes
 // away; an engine that accepts none is the cause (nil: it answers, the exit is the
 // container's own).
-func (r *run) engineGone(ctx context.Context, phase string, st docker.State) error {
+func (r *run) shutdownCause(ctx context.Context, phase string, st docker.State) error {
 	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err := r.deps.Engine.Alive(actx)
@@ -338,6 +338,30 @@ type atomicString struct {
 
 func (a *atomicString) set(v string) { a.mu.Lock(); a.v = v; a.mu.Unlock() }
 func (a *atomicString) get() string  { a.mu.Lock(); defer a.mu.Unlock(); return a.v }
+
+// promptFailure is the error a failed prompt ends the run with. A prompt that failed because
+// its container went away (the socket reset) is explained by the container's exit watcher —
+// the exit code and last lines, or the engine's shutdown — which may report a moment after the
+// prompt failed: when the container is no longer running, wait (bounded) for its word.
+func (r *run) promptFailure(ctx context.Context, err error) error {
+	n := len(r.colds)
+	if cause := causeOr(ctx, err); cause != err || r.deps.Engine == nil || n == 0 || r.colds[n-1].ID == "" {
+		return cause
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	st, ierr := r.deps.Engine.Inspect(ictx, r.colds[n-1].ID)
+	cancel()
+	if ierr == nil && st.Running {
+		return err // the server failed the prompt, the container is fine
+	}
+	t := time.NewTimer(5 * time.Second) // the watcher drains logs (1 s) and may ask the engine (2 s)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return causeOr(ctx, err)
+}
 
 func causeOr(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfy"
@@ -32,6 +33,7 @@ type fakeEngine struct {
 	stopped   map[string]chan struct{} // closed by Stop: ends that container's log stream
 	foreign   []docker.Resource        // left by other (crashed) runs
 	aliveErr  error                    // returned by Alive (an engine shutting down)
+	exited    atomic.Bool              // Inspect says the container exited
 	// blockOn makes the named calls ("stop", "remove", "list") wait until their context
 	// ends (a frozen engine); deadlines records the deadline each of those calls was given.
 	blockOn   map[string]bool
@@ -105,6 +107,9 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 }
 
 func (f *fakeEngine) Inspect(context.Context, string) (docker.State, error) {
+	if f.exited.Load() {
+		return docker.State{Status: "exited", FinishedAt: time.Now()}, nil
+	}
 	return docker.State{Running: true, Status: "running", HostPort: 40123}, nil
 }
 
@@ -223,6 +228,7 @@ type fakeComfy struct {
 	server     time.Duration // server-side execution time
 	ignoreSeed bool
 	closed     bool
+	failing    func(idx int) // called as prompt idx fails (failAt)
 }
 
 func newFakeComfy(wf comfy.Workflow) *fakeComfy {
@@ -302,6 +308,9 @@ func (c *fakeComfy) Run(ctx context.Context, w comfy.Workflow) (*comfy.Result, e
 	res.ImageAt = res.Started.Add(c.server)
 	res.End = res.Started.Add(c.server + c.lag)
 	if failErr != nil {
+		if c.failing != nil {
+			c.failing(idx)
+		}
 		res.Status = "error"
 		return res, failErr
 	}

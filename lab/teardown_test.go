@@ -184,3 +184,24 @@ func TestLeftoverCheckFailingAfterRemovalIsAWarning(t *testing.T) {
 		t.Errorf("warnings:\n%s", w)
 	}
 }
+
+// A prompt that fails because its container went away (the socket reset) waits for the exit
+// watcher's word instead of ending the run with a bare connection error: the engine shutting
+// down (or the container's exit code and last lines) is the cause.
+func TestPromptFailureWaitsForTheContainersWord(t *testing.T) {
+	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
+	e.aliveErr = fmt.Errorf("the Docker Engine at unix:///var/run/docker.sock does not accept connections: %w", docker.ErrUnreachable)
+	c.failAt[2] = errors.New("run prompt: connect websocket: read: connection reset by peer")
+	c.failing = func(int) {
+		e.exited.Store(true)
+		go func() {
+			time.Sleep(300 * time.Millisecond) // the exit reaches qwenlab after the prompt failed
+			e.exit <- docker.State{Status: "exited", ExitCode: 0, FinishedAt: time.Now()}
+		}()
+	}
+	_, err := UpAndBench(context.Background(), testConfig(), testDeps(e, c))
+	var lost *EngineLostError
+	if !errors.As(err, &lost) || lost.Phase != "warm runs" || strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("want the engine lost during warm runs, got %v", err)
+	}
+}

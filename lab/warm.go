@@ -21,7 +21,7 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 		r.warmups = append(r.warmups, pr)
 		r.emit(Event{Kind: EventPromptDone, Stage: StageWarmup, Run: i + 1, Runs: r.cfg.Warmup, Text: describe(pr)})
 		if pr.Err != nil && r.stopsRun(pr) {
-			return inPhase("warmup", causeOr(ctx, pr.Err))
+			return inPhase("warmup", r.promptFailure(ctx, pr.Err))
 		}
 	}
 	if done != nil {
@@ -38,7 +38,7 @@ func (r *run) warmPhase(ctx context.Context, c Comfy) error {
 		if pr.Err != nil {
 			failed++
 			if r.stopsRun(pr) || ctx.Err() != nil {
-				return inPhase("warm runs", causeOr(ctx, pr.Err))
+				return inPhase("warm runs", r.promptFailure(ctx, pr.Err))
 			}
 		}
 	}
