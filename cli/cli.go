@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qwenlab/qwenlab/cli/live"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
 )
@@ -276,7 +277,7 @@ func toolVersion() string {
 		v := bi.Main.Version
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 && (v == "" || v == "(devel)") {
-				v = "devel-" + s.Value[:12]
+				v = "devel-" + shortid.Of(s.Value)
 			}
 		}
 		if v != "" {

@@ -102,8 +102,8 @@ func thresholdErr(res *report.CompareResult) error {
 	}
 	var failed []string
 	for _, c := range res.Checks {
-		if c.Result == report.CheckFail {
-			failed = append(failed, fmt.Sprintf("%s (%s: %+.1f%%)", c.Threshold.Text, c.Head, *c.ChangePct))
+		if c.Fails() {
+			failed = append(failed, fmt.Sprintf("%s (%s: %s)", c.Threshold.Text, c.Head, c.Verdict()))
 		}
 	}
 	return fmt.Errorf("%w failed: %s", errThreshold, strings.Join(failed, ", "))

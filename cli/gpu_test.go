@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/qwenlab/qwenlab/gpu"
 )
 
 // gpuFakeReader is two GPUs; GPU 1 is lost (left out, named in the error) from the
-// second round on, and GPU 0 does not support power.
+// second round on, and GPU 0 does not support power. NVML could not read GPU 1's power
+// limit and PCIe link.
 type gpuFakeReader struct {
 	rounds  int
 	failAll bool
@@ -21,7 +23,7 @@ type gpuFakeReader struct {
 func (f *gpuFakeReader) Inventory() ([]gpu.Device, error) {
 	return []gpu.Device{
 		{Index: 0, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-0", Driver: "580.159.04", CUDA: "13.0", VRAMTotal: 80 << 30, PowerLimitW: 700, PCIeGen: 5, PCIeWidth: 16, PCIeMaxGen: 5, PCIeMaxWidth: 16},
-		{Index: 1, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-1", Driver: "580.159.04", CUDA: "13.0", VRAMTotal: 80 << 30, PowerLimitW: 700, Accounting: true},
+		{Index: 1, Name: "NVIDIA H100 80GB HBM3", UUID: "GPU-1", Driver: "580.159.04", CUDA: "13.0", VRAMTotal: 80 << 30, Accounting: true},
 	}, nil
 }
 
@@ -85,6 +87,14 @@ func TestGPUReportText(t *testing.T) {
 	if !strings.Contains(text, "ACCOUNTING") || !strings.Contains(text, "gen5 x16 (max gen5 x16)") {
 		t.Errorf("inventory table lacks accounting or PCIe columns:\n%s", text)
 	}
+	// What NVML could not read is n/a, never a made-up 0.
+	for _, l := range lines {
+		if strings.HasPrefix(l, "1 ") && strings.Contains(l, "NVIDIA") {
+			if strings.Contains(l, " 0 W") || strings.Contains(l, "gen0") || strings.Count(l, "n/a") != 2 {
+				t.Errorf("GPU 1 inventory row %q: want power limit and PCIe link n/a", l)
+			}
+		}
+	}
 	if got := strings.Count(errOut.String(), "GPU 1: GPU is lost"); got != 1 {
 		t.Errorf("stderr names the lost GPU %d times, want once:\n%s", got, errOut.String())
 	}
@@ -117,6 +127,18 @@ func TestGPUReportJSON(t *testing.T) {
 	}
 	if len(doc.Samples) != f.rounds+1 {
 		t.Errorf("%d samples, want %d", len(doc.Samples), f.rounds+1)
+	}
+	// The devices are the report's host.gpus entries: what NVML could not read is left out
+	// (the report's rule), never written as 0.
+	var raw struct{ Devices []map[string]any }
+	if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	want0 := map[string]any{"index": 0.0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-0", "driver": "580.159.04", "cuda": "13.0", "vram_total_bytes": float64(80 << 30),
+		"power_limit_w": 700.0, "pcie_gen": 5.0, "pcie_width": 16.0, "pcie_max_gen": 5.0, "pcie_max_width": 16.0}
+	want1 := map[string]any{"index": 1.0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-1", "driver": "580.159.04", "cuda": "13.0", "vram_total_bytes": float64(80 << 30), "accounting": true}
+	if diff := cmp.Diff([]map[string]any{want0, want1}, raw.Devices); diff != "" {
+		t.Errorf("devices (-want +got):\n%s", diff)
 	}
 	s0 := doc.Samples[0]
 	if v, ok := s0["power_w"]; !ok || v != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -47,6 +49,16 @@ func (n *nightlyFlags) validate(fs *pflag.FlagSet, f *runFlags, matrix bool, thr
 		b, err := report.Read(n.baseline)
 		if err != nil {
 			return fmt.Errorf("--baseline: %w", err)
+		}
+		// A baseline that failed before its warm runs would make every gate "not measured":
+		// say so now, not after the run.
+		switch {
+		case b.Error != nil && (b.Warm == nil || b.Warm.Summary.N == 0) && len(b.Sections) == 0:
+			msg, _, _ := strings.Cut(b.Error.Message, "\n")
+			msg = strings.TrimSuffix(msg, "; its last log lines:")
+			return fmt.Errorf("--baseline %s: its run failed in %s before any warm run was measured (%s); give the report of a run that succeeded", n.baseline, b.Error.Phase, msg)
+		case !report.Measured(b):
+			return fmt.Errorf("--baseline %s: it holds no measurement; give the report of a run that measured something", n.baseline)
 		}
 		n.base = b
 	}
@@ -248,27 +260,11 @@ func pinnedImage(label string, r *report.Report) (string, string) {
 	case strings.Contains(img.Ref, "@"):
 		return img.Ref, ""
 	case img.Digest != "":
-		return repository(img.Ref) + "@" + img.Digest, ""
+		return docker.RepoName(img.Ref) + "@" + img.Digest, ""
 	case img.ID != "":
-		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, short(img.ID))
+		return img.ID, fmt.Sprintf("%s has no registry digest (a local image): pinned to its ID %s, which only this host has", label, shortid.Of(img.ID))
 	}
 	return img.Ref, fmt.Sprintf("%s: neither digest nor ID recorded; repeated by its reference", label)
-}
-
-// repository strips the tag from an image reference ("host:5000/a/b:tag" → "host:5000/a/b").
-func repository(ref string) string {
-	slash := strings.LastIndex(ref, "/")
-	if colon := strings.LastIndex(ref, ":"); colon > slash {
-		return ref[:colon]
-	}
-	return ref
-}
-
-func short(id string) string {
-	if len(id) > 19 {
-		return id[:19]
-	}
-	return id
 }
 
 // rerun repeats the run recorded in the report at path; rest are further flags (an output

@@ -10,19 +10,6 @@ import (
 	"github.com/qwenlab/qwenlab/report"
 )
 
-func TestRepository(t *testing.T) {
-	for in, want := range map[string]string{
-		"ghcr.io/example/comfyui-qwen:0.3.64": "ghcr.io/example/comfyui-qwen",
-		"127.0.0.1:5000/comfy:tag":            "127.0.0.1:5000/comfy",
-		"127.0.0.1:5000/comfy":                "127.0.0.1:5000/comfy",
-		"comfy":                               "comfy",
-	} {
-		if got := repository(in); got != want {
-			t.Errorf("repository(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestNightlyName(t *testing.T) {
 	r := &report.Report{StartedAt: time.Date(2026, 9, 10, 2, 3, 4, 0, time.UTC)}
 	r.Host.Hostname = "gpu box/1"

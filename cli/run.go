@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,7 +20,9 @@ import (
 	"github.com/qwenlab/qwenlab/cli/live"
 	"github.com/qwenlab/qwenlab/comfy"
 	"github.com/qwenlab/qwenlab/comfysim"
+	"github.com/qwenlab/qwenlab/docker"
 	"github.com/qwenlab/qwenlab/gpu"
+	"github.com/qwenlab/qwenlab/internal/loopback"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
@@ -389,8 +390,7 @@ func withAuth(base string, auth *url.Userinfo) string {
 // exposureWarning says what a --url off this host exposes: ComfyUI has no authentication of
 // its own, and basic auth over plain http crosses the network in clear.
 func exposureWarning(u *url.URL, auth bool) string {
-	host := u.Hostname()
-	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+	if loopback.Host(u.Hostname()) {
 		return ""
 	}
 	switch {
@@ -589,7 +589,16 @@ func nothingValid(rep *report.Report) bool {
 // with --sim-profile) or "sim:PROFILE". No flag is the simulator. Each entry gets gpus, or
 // by default all GPUs for an image and none for the simulator.
 func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry, error) {
+	checkProfile := func(flag, p string) error {
+		if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
+			return usagef("%s: %s", flag, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
+		}
+		return nil
+	}
 	if len(images) == 0 {
+		if err := checkProfile("--sim-profile "+simProfile, simProfile); err != nil {
+			return nil, err
+		}
 		return []lab.MatrixEntry{{Label: "sim", SimProfile: simProfile, GPUs: cmp.Or(gpus, "none")}}, nil
 	}
 	var out []lab.MatrixEntry
@@ -606,12 +615,15 @@ func matrixEntries(images []string, simProfile, gpus string) ([]lab.MatrixEntry,
 		e := lab.MatrixEntry{Label: im, Image: im, GPUs: cmp.Or(gpus, "all")}
 		if im == "sim" || strings.HasPrefix(im, "sim:") {
 			e.Image, e.SimProfile, e.GPUs = "", simProfile, cmp.Or(gpus, "none")
+			flag := "--sim-profile " + simProfile
 			if p, ok := strings.CutPrefix(im, "sim:"); ok {
-				if _, err := (comfysim.Config{}).ApplyProfile(p); err != nil {
-					return nil, usagef("--image %s: %s", im, strings.TrimPrefix(err.Error(), comfysim.ErrUsage.Error()+": "))
-				}
-				e.SimProfile = p
+				e.SimProfile, flag = p, "--image "+im
 			}
+			if err := checkProfile(flag, e.SimProfile); err != nil {
+				return nil, err
+			}
+		} else if err := docker.CheckImageRef(im); err != nil {
+			return nil, usagef("--image %v", err)
 		}
 		out = append(out, e)
 	}

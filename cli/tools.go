@@ -19,6 +19,7 @@ import (
 	"github.com/qwenlab/qwenlab/gpu"
 	"github.com/qwenlab/qwenlab/lab"
 	"github.com/qwenlab/qwenlab/liveness"
+	"github.com/qwenlab/qwenlab/report"
 	"github.com/qwenlab/qwenlab/scenarios"
 )
 
@@ -206,27 +207,12 @@ type gpuReader interface {
 
 // gpuDoc is what `qwenlab gpu --json` writes.
 type gpuDoc struct {
-	Available bool        `json:"available"`
-	Reason    string      `json:"reason,omitempty"`
-	Devices   []gpuDevDoc `json:"devices,omitempty"`
-	Samples   []gpuSamDoc `json:"samples,omitempty"`
+	Available bool               `json:"available"`
+	Reason    string             `json:"reason,omitempty"`
+	Devices   []report.GPUDevice `json:"devices,omitempty"`
+	Samples   []gpuSamDoc        `json:"samples,omitempty"`
 	// Errors are the distinct sampling errors, each with how many rounds it hit.
 	Errors []gpuErrDoc `json:"errors,omitempty"`
-}
-
-type gpuDevDoc struct {
-	Index          int     `json:"index"`
-	Name           string  `json:"name"`
-	UUID           string  `json:"uuid"`
-	Driver         string  `json:"driver"`
-	CUDA           string  `json:"cuda"`
-	VRAMTotalBytes uint64  `json:"vram_total_bytes"`
-	PowerLimitW    float64 `json:"power_limit_w"`
-	PCIeGen        int     `json:"pcie_gen"`
-	PCIeWidth      int     `json:"pcie_width"`
-	PCIeMaxGen     int     `json:"pcie_max_gen"`
-	PCIeMaxWidth   int     `json:"pcie_max_width"`
-	Accounting     bool    `json:"accounting"`
 }
 
 // gpuSamDoc is one sample; a measurement the device did not supply is null.
@@ -271,14 +257,22 @@ func gpuReport(ctx context.Context, e *env, m gpuReader, dur, interval time.Dura
 	}
 	doc := gpuDoc{Available: true}
 	for _, d := range devs {
-		doc.Devices = append(doc.Devices, gpuDevDoc{Index: d.Index, Name: d.Name, UUID: d.UUID, Driver: d.Driver, CUDA: d.CUDA, VRAMTotalBytes: d.VRAMTotal, PowerLimitW: d.PowerLimitW, PCIeGen: d.PCIeGen, PCIeWidth: d.PCIeWidth, PCIeMaxGen: d.PCIeMaxGen, PCIeMaxWidth: d.PCIeMaxWidth, Accounting: d.Accounting})
+		doc.Devices = append(doc.Devices, lab.GPUDevice(d))
 	}
 	var tw *tabwriter.Writer
 	if !asJSON {
 		tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "GPU\tNAME\tUUID\tDRIVER\tCUDA\tVRAM\tPOWER LIMIT\tPCIe\tACCOUNTING")
-		for _, d := range devs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f GiB\t%.0f W\tgen%d x%d (max gen%d x%d)\t%s\n", d.Index, d.Name, d.UUID, d.Driver, d.CUDA, float64(d.VRAMTotal)/(1<<30), d.PowerLimitW, d.PCIeGen, d.PCIeWidth, d.PCIeMaxGen, d.PCIeMaxWidth, onOff(d.Accounting))
+		for _, d := range doc.Devices {
+			power := "n/a"
+			if d.PowerLimitW > 0 {
+				power = fmt.Sprintf("%.0f W", d.PowerLimitW)
+			}
+			pcie := pcieLink(d.PCIeGen, d.PCIeWidth)
+			if d.PCIeMaxGen > 0 {
+				pcie += " (max " + pcieLink(d.PCIeMaxGen, d.PCIeMaxWidth) + ")"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f GiB\t%s\t%s\t%s\n", d.Index, d.Name, d.UUID, d.Driver, d.CUDA, float64(d.VRAMTotalBytes)/(1<<30), power, pcie, onOff(d.Accounting))
 		}
 		tw.Flush()
 		fmt.Fprintln(e.stdout)
@@ -372,6 +366,14 @@ func na(missing, f gpu.Field, format string, v any) string {
 		return "n/a"
 	}
 	return fmt.Sprintf(format, v)
+}
+
+// pcieLink is "gen5 x16", or "n/a" where NVML could not read the link.
+func pcieLink(gen, width int) string {
+	if gen == 0 || width == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("gen%d x%d", gen, width)
 }
 
 func onOff(b bool) string {

@@ -3,8 +3,6 @@ package comfy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Options configure a Client. The zero value is usable.
@@ -105,7 +105,7 @@ func NewClient(baseURL string, opts Options) (*Client, error) {
 		c.http = defaultHTTPClient()
 	}
 	if c.clientID == "" {
-		c.clientID = newUUID()
+		c.clientID = uuid.NewString()
 	}
 	if c.idle <= 0 {
 		c.idle = defaultIdle
@@ -232,36 +232,30 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("HTTP %d %s", e.Code, http.StatusText(e.Code))
 }
 
+// get fetches GET path and decodes a 200 answer with decode; an error names the path.
+func get[T any](ctx context.Context, c *Client, path string, decode func([]byte) (T, error)) (T, error) {
+	st, body, err := c.do(ctx, http.MethodGet, path, nil, nil, maxBody)
+	if err == nil && st != http.StatusOK {
+		err = statusError(st, body)
+	}
+	if err == nil {
+		var v T
+		if v, err = decode(body); err == nil {
+			return v, nil
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("get %s: %w", path, err)
+}
+
 // SystemStats fetches GET /system_stats.
 func (c *Client) SystemStats(ctx context.Context) (SystemStats, error) {
-	st, body, err := c.do(ctx, http.MethodGet, "/system_stats", nil, nil, maxBody)
-	if err != nil {
-		return SystemStats{}, fmt.Errorf("get /system_stats: %w", err)
-	}
-	if st != http.StatusOK {
-		return SystemStats{}, fmt.Errorf("get /system_stats: %w", statusError(st, body))
-	}
-	s, err := decodeSystemStats(body)
-	if err != nil {
-		return SystemStats{}, fmt.Errorf("get /system_stats: %w", err)
-	}
-	return s, nil
+	return get(ctx, c, "/system_stats", decodeSystemStats)
 }
 
 // ObjectInfo fetches and decodes GET /object_info (every node class).
 func (c *Client) ObjectInfo(ctx context.Context) (ObjectInfo, error) {
-	st, body, err := c.do(ctx, http.MethodGet, "/object_info", nil, nil, maxBody)
-	if err != nil {
-		return nil, fmt.Errorf("get /object_info: %w", err)
-	}
-	if st != http.StatusOK {
-		return nil, fmt.Errorf("get /object_info: %w", statusError(st, body))
-	}
-	info, err := DecodeObjectInfo(body)
-	if err != nil {
-		return nil, fmt.Errorf("get /object_info: %w", err)
-	}
-	return info, nil
+	return get(ctx, c, "/object_info", DecodeObjectInfo)
 }
 
 // ObjectInfoFor fetches GET /object_info/{class} for each of classes, concurrently (at most
@@ -281,19 +275,11 @@ func (c *Client) ObjectInfoFor(ctx context.Context, classes []string) (ObjectInf
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			path := "/object_info/" + url.PathEscape(class)
-			st, body, err := c.do(ctx, http.MethodGet, path, nil, nil, maxBody)
-			if err == nil && st != http.StatusOK {
-				err = statusError(st, body)
-			}
-			var info ObjectInfo
-			if err == nil {
-				info, err = DecodeObjectInfo(body)
-			}
+			info, err := get(ctx, c, "/object_info/"+url.PathEscape(class), DecodeObjectInfo)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("get %s: %w", path, err))
+				errs = append(errs, err)
 				return
 			}
 			for k, v := range info {
@@ -388,14 +374,4 @@ func (c *Client) Close() error {
 		ws.close()
 	}
 	return nil
-}
-
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

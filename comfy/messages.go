@@ -1,8 +1,6 @@
 package comfy
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,15 +48,6 @@ func (m Message) Decode(v any) error {
 		return fmt.Errorf("decode %s: %w", m.Type, err)
 	}
 	return nil
-}
-
-// EncodeMessage builds a text frame {"type": typ, "data": data}.
-func EncodeMessage(typ string, data any) ([]byte, error) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", typ, err)
-	}
-	return json.Marshal(Message{Type: typ, Data: raw})
 }
 
 // The structs below are the data of each message type, with the fields in the order ComfyUI
@@ -187,77 +176,4 @@ type FeatureFlagsMsg struct {
 	Extension               map[string]any `json:"extension,omitempty"`
 	NodeReplacements        *bool          `json:"node_replacements,omitempty"`
 	Assets                  *bool          `json:"assets,omitempty"`
-}
-
-// Binary event types (the first big-endian uint32 of a binary frame).
-const (
-	BinaryPreviewImage             = 1
-	BinaryText                     = 3
-	BinaryPreviewImageWithMetadata = 4
-)
-
-// Image types of a BinaryPreviewImage frame.
-const (
-	ImageJPEG = 1
-	ImagePNG  = 2
-)
-
-// Binary is a decoded binary frame. Payload aliases the frame.
-type Binary struct {
-	Event     uint32
-	ImageType uint32          // BinaryPreviewImage: ImageJPEG or ImagePNG
-	Metadata  json.RawMessage // BinaryPreviewImageWithMetadata: {node_id, prompt_id, ..., image_type}
-	NodeID    string          // BinaryText
-	Payload   []byte          // image bytes, or the text of a BinaryText frame
-}
-
-// DecodeBinary decodes a binary frame: [u32 BE event][...]. It never panics on a short or
-// inconsistent frame; it returns an error instead.
-func DecodeBinary(frame []byte) (Binary, error) {
-	if len(frame) < 4 {
-		return Binary{}, fmt.Errorf("decode binary frame: %d bytes, shorter than the 4-byte event type", len(frame))
-	}
-	b := Binary{Event: binary.BigEndian.Uint32(frame)}
-	rest := frame[4:]
-	switch b.Event {
-	case BinaryPreviewImage:
-		if len(rest) < 4 {
-			return b, errors.New("decode binary frame: preview image without its 4-byte image type")
-		}
-		b.ImageType = binary.BigEndian.Uint32(rest)
-		b.Payload = rest[4:]
-	case BinaryText:
-		n, body, err := lengthPrefixed(rest)
-		if err != nil {
-			return b, fmt.Errorf("decode binary frame: text: %w", err)
-		}
-		b.NodeID = string(n)
-		b.Payload = body
-	case BinaryPreviewImageWithMetadata:
-		meta, body, err := lengthPrefixed(rest)
-		if err != nil {
-			return b, fmt.Errorf("decode binary frame: preview metadata: %w", err)
-		}
-		if !json.Valid(meta) {
-			return b, errors.New("decode binary frame: preview metadata is not valid JSON")
-		}
-		b.Metadata = bytes.Clone(meta)
-		b.Payload = body
-	default:
-		b.Payload = rest
-		return b, fmt.Errorf("decode binary frame: unknown event type %d", b.Event)
-	}
-	return b, nil
-}
-
-func lengthPrefixed(p []byte) (head, rest []byte, err error) {
-	if len(p) < 4 {
-		return nil, nil, errors.New("missing 4-byte length")
-	}
-	n := binary.BigEndian.Uint32(p)
-	p = p[4:]
-	if uint64(n) > uint64(len(p)) {
-		return nil, nil, fmt.Errorf("length %d exceeds the %d bytes left", n, len(p))
-	}
-	return p[:n], p[n:], nil
 }

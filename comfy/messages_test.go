@@ -2,7 +2,6 @@ package comfy
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -48,7 +47,11 @@ func TestMessagesRoundTrip(t *testing.T) {
 		if err := m.Decode(v); err != nil {
 			t.Fatalf("%s: %v", typ, err)
 		}
-		out, err := EncodeMessage(typ, v)
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := json.Marshal(Message{Type: typ, Data: raw})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,41 +106,6 @@ func TestDecodeMessageErrors(t *testing.T) {
 	}
 }
 
-func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-
-func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-
-func TestDecodeBinary(t *testing.T) {
-	jpeg := []byte{0xff, 0xd8, 0xff}
-	b, err := DecodeBinary(cat(u32(1), u32(ImageJPEG), jpeg))
-	if err != nil || b.Event != BinaryPreviewImage || b.ImageType != ImageJPEG || !bytes.Equal(b.Payload, jpeg) {
-		t.Errorf("preview: %+v %v", b, err)
-	}
-	meta := []byte(`{"node_id": "3", "prompt_id": "p", "image_type": "image/png"}`)
-	b, err = DecodeBinary(cat(u32(4), u32(uint32(len(meta))), meta, []byte("PNG")))
-	if err != nil || b.Event != 4 || string(b.Metadata) != string(meta) || string(b.Payload) != "PNG" {
-		t.Errorf("preview with metadata: %+v %v", b, err)
-	}
-	b, err = DecodeBinary(cat(u32(3), u32(2), []byte("12"), []byte("hello")))
-	if err != nil || b.Event != 3 || b.NodeID != "12" || string(b.Payload) != "hello" {
-		t.Errorf("text: %+v %v", b, err)
-	}
-	bad := [][]byte{
-		nil, {0}, {0, 0, 0},
-		u32(1),                              // no image type
-		cat(u32(4), u32(100), []byte("{}")), // length past the end
-		cat(u32(4), u32(2), []byte("{x")),   // metadata not JSON
-		cat(u32(3), []byte{0, 0}),           // text without length
-		cat(u32(3), u32(0xffffffff)),        // huge length
-		cat(u32(2), []byte("raw")),          // type 2 is never sent
-	}
-	for _, f := range bad {
-		if _, err := DecodeBinary(f); err == nil {
-			t.Errorf("DecodeBinary(%x) succeeded", f)
-		}
-	}
-}
-
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range sampleFrames {
 		f.Add([]byte(s))
@@ -164,25 +132,5 @@ func FuzzDecodeMessage(f *testing.F) {
 		// A tracker fed the frame must not panic either.
 		tr := &tracker{res: &Result{PromptID: "p1", Outputs: map[string][]ImageRef{}}, open: -1}
 		tr.handle(frame{data: data})
-	})
-}
-
-func FuzzDecodeBinary(f *testing.F) {
-	f.Add(cat(u32(1), u32(1), []byte{0xff, 0xd8}))
-	f.Add(cat(u32(4), u32(2), []byte("{}"), []byte("img")))
-	f.Add(cat(u32(3), u32(1), []byte("9"), []byte("text")))
-	f.Add([]byte{0, 0, 0})
-	f.Add(cat(u32(4), u32(0xfffffff0)))
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		b, err := DecodeBinary(frame)
-		if err != nil {
-			return
-		}
-		if len(b.Payload) > len(frame) || len(b.Metadata) > len(frame) || len(b.NodeID) > len(frame) {
-			t.Fatalf("decoded parts larger than the frame: %+v", b)
-		}
-		if b.Event != BinaryPreviewImage && b.Event != BinaryText && b.Event != BinaryPreviewImageWithMetadata {
-			t.Fatalf("accepted event type %d", b.Event)
-		}
 	})
 }

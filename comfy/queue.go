@@ -88,18 +88,7 @@ const (
 
 // Queue fetches GET /queue.
 func (c *Client) Queue(ctx context.Context) (Queue, error) {
-	st, body, err := c.do(ctx, http.MethodGet, "/queue", nil, nil, maxBody)
-	if err != nil {
-		return Queue{}, fmt.Errorf("get /queue: %w", err)
-	}
-	if st != http.StatusOK {
-		return Queue{}, fmt.Errorf("get /queue: %w", statusError(st, body))
-	}
-	q, err := decodeQueue(body)
-	if err != nil {
-		return Queue{}, fmt.Errorf("get /queue: %w", err)
-	}
-	return q, nil
+	return get(ctx, c, "/queue", decodeQueue)
 }
 
 // decodeQueue reads {"queue_running": [item...], "queue_pending": [item...]} where each

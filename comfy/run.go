@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const (
@@ -36,7 +38,7 @@ type promptRequest struct {
 func (c *Client) Run(ctx context.Context, w Workflow) (*Result, error) {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
-	res := &Result{PromptID: newUUID(), ClientID: c.clientID, Outputs: map[string][]ImageRef{}, Ahead: -1}
+	res := &Result{PromptID: uuid.NewString(), ClientID: c.clientID, Outputs: map[string][]ImageRef{}, Ahead: -1}
 	ws, err := c.socket(ctx)
 	if err != nil {
 		res.Status = "error"

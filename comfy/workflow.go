@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/qwenlab/qwenlab/internal/jsonpos"
 )
 
 // Workflow is a ComfyUI graph in API format: node id → node. Inputs are either literal values
@@ -149,55 +151,25 @@ func strictUnmarshal(data []byte, v any) error {
 		return err
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return &trailingDataError{Offset: d.InputOffset()}
+		return jsonpos.At(data, d.InputOffset(), jsonpos.ErrTrailing)
 	}
 	return nil
 }
 
-// trailingDataError reports data after the first JSON value.
-type trailingDataError struct{ Offset int64 }
-
-func (e *trailingDataError) Error() string { return "unexpected data after the JSON value" }
-
 // jsonError turns a decoding error of the top level into a WorkflowError with line:column.
 func jsonError(data []byte, err error) error {
-	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	var td *trailingDataError
+	var pe *jsonpos.Error
 	switch {
 	case errors.As(err, &te) && te.Field == "":
 		return &WorkflowError{
 			Reason: fmt.Sprintf("the top level is a JSON %s, not an object of nodes", te.Value),
 			Hint:   "an API-format workflow looks like {\"3\": {\"class_type\": \"KSampler\", \"inputs\": {...}}, ...}",
 		}
-	case errors.As(err, &se):
-		line, col := lineCol(data, se.Offset-1) // Offset is just past the offending byte
-		return &WorkflowError{Reason: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, se.Error())}
-	case errors.As(err, &td):
-		line, col := lineCol(data, td.Offset)
-		return &WorkflowError{Reason: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, td.Error())}
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		line, col := lineCol(data, int64(len(data)))
-		return &WorkflowError{Reason: fmt.Sprintf("malformed JSON at line %d, column %d: unexpected end of input", line, col)}
+	case errors.As(jsonpos.Locate(data, err), &pe):
+		return &WorkflowError{Reason: "malformed JSON at " + pe.Error()}
 	}
 	return &WorkflowError{Reason: "malformed JSON: " + err.Error()}
-}
-
-// lineCol converts a byte offset into 1-based line and column numbers.
-func lineCol(data []byte, off int64) (line, col int) {
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	if off < 0 {
-		off = 0
-	}
-	before := data[:off]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = int(off) - bytes.LastIndexByte(before, '\n')
-	if col < 1 {
-		col = 1
-	}
-	return line, col
 }
 
 func firstByte(raw json.RawMessage) byte {

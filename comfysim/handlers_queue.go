@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Handlers that change or read the prompt queue and its history: /prompt, /queue, /history,
@@ -64,7 +66,7 @@ func (s *Server) handlePostPrompt(w http.ResponseWriter, r *http.Request) {
 		writeServerError(w)
 		return
 	}
-	promptID := uuid4()
+	promptID := uuid.NewString()
 	if idv, ok := jd.get("prompt_id"); ok {
 		promptID = pyStrValue(idv)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/qwenlab/qwenlab/internal/loopback"
 )
 
 // The HTTP front: routes, the origin check ComfyUI applies, and the JSON helpers the
@@ -50,7 +52,7 @@ func (s *Server) originOnly(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
-		if origin := r.Header.Get("Origin"); origin != "" && isLoopbackHost(r.Host) {
+		if origin := r.Header.Get("Origin"); origin != "" && loopback.Host(r.Host) {
 			if !sameHost(origin, r.Host) {
 				w.WriteHeader(http.StatusForbidden)
 				return
@@ -65,15 +67,6 @@ func splitHostPort(hp string) (string, string) {
 		return h, p
 	}
 	return strings.Trim(hp, "[]"), ""
-}
-
-func isLoopbackHost(hostport string) bool {
-	h, _ := splitHostPort(hostport)
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 func sameHost(origin, host string) bool {

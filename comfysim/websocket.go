@@ -2,7 +2,9 @@ package comfysim
 
 import (
 	"net/http"
+	"strings"
 
+	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 )
 
@@ -19,7 +21,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(maxUploadSize)
 	sid := r.URL.Query().Get("clientId")
 	if sid == "" {
-		sid = uuidHex()
+		sid = strings.ReplaceAll(uuid.NewString(), "-", "") // ComfyUI: uuid.uuid4().hex
 	}
 	c := &wsClient{id: sid, conn: conn, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()

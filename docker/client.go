@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 )
 
@@ -200,7 +201,7 @@ func (c *Client) Pull(ctx context.Context, ref string, progress func(PullProgres
 	}
 	defer resp.Close()
 	var t pullTracker
-	err = decodeStream(resp, func(m streamMsg) {
+	err = follow(ctx, resp.JSONMessages(ctx), func(m jsonstream.Message) {
 		p := t.update(m)
 		if progress != nil {
 			progress(p)
@@ -209,5 +210,5 @@ func (c *Client) Pull(ctx context.Context, ref string, progress func(PullProgres
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
-	return ctx.Err()
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // Mount is a bind mount of a host path.
@@ -201,12 +202,12 @@ func (c *Client) Start(ctx context.Context, id string) error {
 				driver = rest[:j]
 			}
 		}
-		return fmt.Errorf("start container %s: %w", shortID(id), &GPUError{Driver: driver, Err: err})
+		return fmt.Errorf("start container %s: %w", shortid.Of(id), &GPUError{Driver: driver, Err: err})
 	case strings.Contains(msg, "port is already allocated"), strings.Contains(msg, "address already in use"):
 		port := c.boundPort(ctx, id)
-		return fmt.Errorf("start container %s: %w: %s (pick another --port or stop what listens there): %w", shortID(id), ErrPortInUse, port, err)
+		return fmt.Errorf("start container %s: %w: %s (pick another --port or stop what listens there): %w", shortid.Of(id), ErrPortInUse, port, err)
 	}
-	return fmt.Errorf("start container %s: %w", shortID(id), c.engineErr(err))
+	return fmt.Errorf("start container %s: %w", shortid.Of(id), c.engineErr(err))
 }
 
 // boundPort names the host address a container asked for, for messages.
@@ -221,13 +222,6 @@ func (c *Client) boundPort(ctx context.Context, id string) string {
 		}
 	}
 	return "(unknown port)"
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // State is a container's state.
@@ -247,7 +241,7 @@ type State struct {
 func (c *Client) Inspect(ctx context.Context, id string) (State, error) {
 	res, err := c.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return State{}, fmt.Errorf("inspect container %s: %w", shortID(id), c.engineErr(err))
+		return State{}, fmt.Errorf("inspect container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return stateOf(res.Container), nil
 }
@@ -336,7 +330,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 	}
 	_, err := c.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsNotModified(err) {
-		return fmt.Errorf("stop container %s: %w", shortID(id), c.engineErr(err))
+		return fmt.Errorf("stop container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return nil
 }
@@ -346,7 +340,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 func (c *Client) Remove(ctx context.Context, id string) error {
 	_, err := c.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
-		return fmt.Errorf("remove container %s: %w", shortID(id), c.engineErr(err))
+		return fmt.Errorf("remove container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return nil
 }

@@ -3,13 +3,37 @@ package docker
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 )
 
 // noAuth is an empty registry AuthConfig, "{}" base64url-encoded.
 const noAuth = "e30="
+
+// CheckImageRef reports whether ref names an image the way `docker run` takes it: a
+// repository with an optional tag and digest ("comfyui:0.3", "ghcr.io/org/comfyui@sha256:…")
+// or an image ID ("sha256:…"). The error says what is wrong and how to write it.
+func CheckImageRef(ref string) error {
+	if _, err := reference.ParseAnyReference(ref); err != nil {
+		return fmt.Errorf("%q is not an image reference (%w): write it as docker run takes it, NAME[:TAG][@DIGEST] in lower case, e.g. ghcr.io/org/comfyui:0.3", ref, err)
+	}
+	return nil
+}
+
+// RepoName is ref's repository without tag or digest, in Docker's familiar form: "busybox"
+// for "docker.io/library/busybox:latest", "127.0.0.1:5000/a/b" for "127.0.0.1:5000/a/b:1".
+// The digest is not checked; a name that is not a reference comes back as it is.
+func RepoName(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	n, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return name
+	}
+	return reference.FamiliarName(n)
+}
 
 // Tag gives the local image source the additional reference target
 // ("127.0.0.1:5000/repo:tag"). A missing source gives an error wrapping
@@ -40,10 +64,10 @@ func (c *Client) Push(ctx context.Context, ref string) error {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	defer resp.Close()
-	if err := decodeStream(resp, nil); err != nil {
+	if err := follow(ctx, resp.JSONMessages(ctx), nil); err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
-	return ctx.Err()
+	return nil
 }
 
 // RemoveImage removes the reference ref; the image itself goes with its

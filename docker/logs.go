@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // LogLine is one line of a container's output.
@@ -39,7 +40,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, fn func(LogLine)) er
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("follow logs %s: %w", shortID(id), c.engineErr(err))
+		return fmt.Errorf("follow logs %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	q := newByteQueue()
 	done := make(chan struct{})
@@ -51,7 +52,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, fn func(LogLine)) er
 	rc.Close()
 	<-done
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("follow logs %s: %w", shortID(id), err)
+		return fmt.Errorf("follow logs %s: %w", shortid.Of(id), err)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestPullStreamErrors(t *testing.T) {
 	test("manifest unknown", `{"status":"Pulling from x","id":"y"}
 {"errorDetail":{"message":"manifest for 127.0.0.1:5000/x:y not found: manifest unknown: manifest unknown"},"error":"manifest for 127.0.0.1:5000/x:y not found: manifest unknown: manifest unknown"}
 `, "manifest unknown")
-	test("unauthorized", `{"error":"unauthorized: authentication required"}`, "authentication required")
+	test("unauthorized", `{"errorDetail":{"message":"unauthorized: authentication required"},"error":"unauthorized: authentication required"}`, "authentication required")
 	test("truncated", `{"status":"Pulling from x","id":"y"}
 {"status":"Downloading","id":"a","progressDetail":{"current":1`, "decode progress stream")
 }

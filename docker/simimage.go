@@ -18,7 +18,9 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // SimRepo is the repository of the simulator images.
@@ -65,7 +67,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 		return "", fmt.Errorf("sim image: %w", err)
 	}
 	sum := sha256.Sum256(tarball)
-	ref := repo + ":" + hex.EncodeToString(sum[:])[:12]
+	ref := repo + ":" + shortid.Of(hex.EncodeToString(sum[:]))
 	// One build at a time on this host: two qwenlab processes building the same tag at once
 	// would leave the loser's image dangling, and a prune could race a build.
 	if unlock, err := lockFile(simBuildLock()); err == nil {
@@ -95,7 +97,7 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	}
 	// The builder's step-by-step output is kept back and shown only when the build fails.
 	var steps []string
-	err = decodeStream(res.Body, func(m streamMsg) {
+	err = follow(ctx, jsonValues[jsonstream.Message](res.Body), func(m jsonstream.Message) {
 		if m.Stream != "" {
 			steps = append(steps, strings.TrimRight(m.Stream, "\n"))
 			if len(steps) > 40 {

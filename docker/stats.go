@@ -2,13 +2,13 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // Stats is one sample of a container's resource use.
@@ -28,80 +28,53 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(Stats)) err
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("stats %s: %w", shortID(id), c.engineErr(err))
+		return fmt.Errorf("stats %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	defer res.Body.Close()
 	if err := decodeStats(res.Body, fn); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("stats %s: %w", shortID(id), err)
+		return fmt.Errorf("stats %s: %w", shortid.Of(id), err)
 	}
 	return nil
 }
 
-// statsRecord holds the fields of the engine's stats JSON that qwenlab reads.
-type statsRecord struct {
-	Read   time.Time `json:"read"`
-	CPU    cpuStats  `json:"cpu_stats"`
-	PreCPU cpuStats  `json:"precpu_stats"`
-	Memory memStats  `json:"memory_stats"`
-	_      struct{}
-}
-
-type cpuStats struct {
-	Usage struct {
-		Total  uint64   `json:"total_usage"`
-		PerCPU []uint64 `json:"percpu_usage"`
-	} `json:"cpu_usage"`
-	System uint64 `json:"system_cpu_usage"`
-	Online uint32 `json:"online_cpus"`
-}
-
-type memStats struct {
-	Usage uint64            `json:"usage"`
-	Limit uint64            `json:"limit"`
-	Stats map[string]uint64 `json:"stats"`
-}
-
 // decodeStats reads a stats JSON stream to its end.
 func decodeStats(r io.Reader, fn func(Stats)) error {
-	dec := json.NewDecoder(r)
-	for {
-		var rec statsRecord
-		if err := dec.Decode(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+	for rec, err := range jsonValues[container.StatsResponse](r) {
+		if err != nil {
 			return fmt.Errorf("decode stats: %w", err)
 		}
 		fn(statsOf(rec))
 	}
+	return nil
 }
 
 // statsOf computes a sample the way the docker CLI does: CPU% from the
 // deltas between this and the previous reading (so the first sample of a
 // stream, whose previous reading is empty, is 0), memory as usage minus
 // the inactive file cache.
-func statsOf(r statsRecord) Stats {
-	s := Stats{MemLimit: clampInt64(r.Memory.Limit)}
+func statsOf(r container.StatsResponse) Stats {
+	s := Stats{MemLimit: clampInt64(r.MemoryStats.Limit)}
 	if r.Read.Year() > 1 {
 		s.Time = r.Read
 	}
-	if r.PreCPU.System != 0 && r.CPU.System > r.PreCPU.System && r.CPU.Usage.Total > r.PreCPU.Usage.Total {
-		cpuDelta := float64(r.CPU.Usage.Total - r.PreCPU.Usage.Total)
-		sysDelta := float64(r.CPU.System - r.PreCPU.System)
-		online := float64(r.CPU.Online)
+	cpu, pre := r.CPUStats, r.PreCPUStats
+	if pre.SystemUsage != 0 && cpu.SystemUsage > pre.SystemUsage && cpu.CPUUsage.TotalUsage > pre.CPUUsage.TotalUsage {
+		cpuDelta := float64(cpu.CPUUsage.TotalUsage - pre.CPUUsage.TotalUsage)
+		sysDelta := float64(cpu.SystemUsage - pre.SystemUsage)
+		online := float64(cpu.OnlineCPUs)
 		if online == 0 {
-			online = float64(len(r.CPU.Usage.PerCPU))
+			online = float64(len(cpu.CPUUsage.PercpuUsage))
 		}
 		if online == 0 {
 			online = 1
 		}
 		s.CPUPercent = cpuDelta / sysDelta * online * 100
 	}
-	used := r.Memory.Usage
+	used := r.MemoryStats.Usage
 	// cgroup v1 reports total_inactive_file, v2 inactive_file.
-	if v, ok := r.Memory.Stats["total_inactive_file"]; ok && v < used {
+	if v, ok := r.MemoryStats.Stats["total_inactive_file"]; ok && v < used {
 		used -= v
-	} else if v, ok := r.Memory.Stats["inactive_file"]; ok && v < used {
+	} else if v, ok := r.MemoryStats.Stats["inactive_file"]; ok && v < used {
 		used -= v
 	}
 	s.MemUsed = clampInt64(used)

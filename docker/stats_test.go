@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 // A stream as the engine sends it (cgroup v2), trimmed: the first record
@@ -42,16 +44,16 @@ func TestDecodeStats(t *testing.T) {
 }
 
 func TestStatsOfEdges(t *testing.T) {
-	var r statsRecord
-	r.Memory.Usage = 10
-	r.Memory.Stats = map[string]uint64{"inactive_file": 20} // more than usage: ignored
-	r.CPU.Usage.Total, r.PreCPU.Usage.Total = 5, 10         // counter went back (restart): no figure
-	r.CPU.System, r.PreCPU.System = 20, 10
+	var r container.StatsResponse
+	r.MemoryStats.Usage = 10
+	r.MemoryStats.Stats = map[string]uint64{"inactive_file": 20}              // more than usage: ignored
+	r.CPUStats.CPUUsage.TotalUsage, r.PreCPUStats.CPUUsage.TotalUsage = 5, 10 // counter went back (restart): no figure
+	r.CPUStats.SystemUsage, r.PreCPUStats.SystemUsage = 20, 10
 	s := statsOf(r)
 	if s.MemUsed != 10 || s.CPUPercent != 0 || !s.Time.IsZero() {
 		t.Errorf("statsOf = %+v", s)
 	}
-	r.Memory.Limit = math.MaxUint64
+	r.MemoryStats.Limit = math.MaxUint64
 	if s := statsOf(r); s.MemLimit != math.MaxInt64 {
 		t.Errorf("MemLimit = %d, want clamped to MaxInt64", s.MemLimit)
 	}

@@ -1,51 +1,59 @@
 package docker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"math"
 	"strings"
+
+	"github.com/moby/moby/api/types/jsonstream"
 )
 
-// streamMsg is one message of the daemon's JSON progress streams (pull,
-// build). Only the fields qwenlab reads are declared.
-type streamMsg struct {
-	Stream   string `json:"stream"`
-	Status   string `json:"status"`
-	ID       string `json:"id"`
-	Progress *struct {
-		Current int64 `json:"current"`
-		Total   int64 `json:"total"`
-	} `json:"progressDetail"`
-	ErrorDetail *struct {
-		Message string `json:"message"`
-	} `json:"errorDetail"`
-	Error string `json:"error"`
-}
-
-// decodeStream reads a JSON message stream to its end, calling fn for each
-// message. An error reported inside the stream (errorDetail, which arrives
-// in an HTTP 200 response) ends it with that error.
-func decodeStream(r io.Reader, fn func(streamMsg)) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m streamMsg
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+// follow reads one of the daemon's JSON progress streams (pull, push, build) to its end,
+// calling fn (may be nil) for each message. An error reported inside the stream
+// (errorDetail, which arrives in an HTTP 200 response) ends it with that error, which
+// keeps the daemon's code; a stream cut short ends it with a decoding error. When ctx
+// ends first, the result is ctx's error.
+func follow(ctx context.Context, msgs iter.Seq2[jsonstream.Message, error], fn func(jsonstream.Message)) error {
+	for m, err := range msgs {
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			return fmt.Errorf("decode progress stream: %w", err)
 		}
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			return errors.New(m.ErrorDetail.Message)
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
+		if m.Error != nil {
+			if m.Error.Message == "" {
+				return fmt.Errorf("the engine reported an error (code %d) without a message", m.Error.Code)
+			}
+			return m.Error
 		}
 		if fn != nil {
 			fn(m)
+		}
+	}
+	return ctx.Err()
+}
+
+// jsonValues decodes the JSON values of a stream the SDK hands over as a plain body: a
+// build's progress messages (pulls and pushes come with the SDK's own JSONMessages), stats.
+// It ends at the end of r, or after the first error.
+func jsonValues[T any](r io.Reader) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		dec := json.NewDecoder(r)
+		for {
+			var m T
+			err := dec.Decode(&m)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(m, err) || err != nil {
+				return
+			}
 		}
 	}
 }
@@ -85,7 +93,7 @@ func layerStatus(s string) (isLayer, done bool) {
 	return false, false
 }
 
-func (t *pullTracker) update(m streamMsg) PullProgress {
+func (t *pullTracker) update(m jsonstream.Message) PullProgress {
 	if t.layers == nil {
 		t.layers = make(map[string]*layerState)
 	}

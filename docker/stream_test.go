@@ -1,10 +1,13 @@
 package docker
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/moby/moby/api/types/jsonstream"
 )
 
 // A pull of a two-layer image as the daemon streams it.
@@ -21,10 +24,12 @@ const pullStream = `{"status":"Pulling from library/busybox","id":"latest"}
 {"status":"Status: Downloaded newer image for busybox:latest"}
 `
 
+// TestPullProgress: the progress Pull reports, message by message, from the daemon's stream
+// as the SDK decodes it.
 func TestPullProgress(t *testing.T) {
-	var tr pullTracker
+	c, _ := fakeDaemon(t, pullStream)
 	var got []PullProgress
-	if err := decodeStream(strings.NewReader(pullStream), func(m streamMsg) { got = append(got, tr.update(m)) }); err != nil {
+	if err := c.Pull(t.Context(), "busybox", func(p PullProgress) { got = append(got, p) }); err != nil {
 		t.Fatal(err)
 	}
 	want := []PullProgress{
@@ -45,11 +50,13 @@ func TestPullProgress(t *testing.T) {
 	}
 }
 
-func TestDecodeStreamErrors(t *testing.T) {
+// TestFollowErrors: a build's stream (decoded by jsonValues) ends at the first error the
+// engine reports in it, or at broken JSON, after the messages before it.
+func TestFollowErrors(t *testing.T) {
 	test := func(name, in, wantErr string, wantMsgs int) {
 		t.Helper()
 		n := 0
-		err := decodeStream(strings.NewReader(in), func(streamMsg) { n++ })
+		err := follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(in)), func(jsonstream.Message) { n++ })
 		if err == nil || !strings.Contains(err.Error(), wantErr) || n != wantMsgs {
 			t.Errorf("%s: %d messages, err %v; want %d and an error containing %q", name, n, err, wantMsgs, wantErr)
 		}
@@ -58,18 +65,31 @@ func TestDecodeStreamErrors(t *testing.T) {
 	test("errorDetail", `{"status":"Pulling from x/y","id":"1"}
 {"errorDetail":{"message":"manifest for x/y:nope not found: manifest unknown"},"error":"manifest for x/y:nope not found"}
 `, "manifest unknown", 1)
-	test("error only", `{"error":"unauthorized: authentication required"}`, "unauthorized", 0)
 	test("build step failure", `{"stream":"Step 1/2 : FROM scratch\n"}{"errorDetail":{"code":1,"message":"COPY failed: no such file"}}`, "COPY failed", 1)
+	test("no message", `{"errorDetail":{"code":500}}`, "code 500", 0)
 	test("garbage", `{"status":"ok"} <html>`, "decode progress stream", 1)
+	if err := follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(pullStream)), nil); err != nil {
+		t.Errorf("a whole stream: %v", err)
+	}
 }
 
-func FuzzDecodeStream(f *testing.F) {
+// TestFollowCancelled: a stream cut because ctx ended reports ctx's error, not a decoding one.
+func TestFollowCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	err := follow(ctx, jsonValues[jsonstream.Message](strings.NewReader(`{"status":"Downloading","id":"a","progressDetail":{"curr`)), nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func FuzzPullTracker(f *testing.F) {
 	f.Add([]byte(pullStream))
 	f.Add([]byte(`{"errorDetail":{"message":"x"}}`))
 	f.Add([]byte(`{"status":"Downloading","id":"a","progressDetail":{"current":-5,"total":-1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var tr pullTracker
-		_ = decodeStream(strings.NewReader(string(data)), func(m streamMsg) {
+		_ = follow(t.Context(), jsonValues[jsonstream.Message](strings.NewReader(string(data))), func(m jsonstream.Message) {
 			p := tr.update(m)
 			if p.LayersDone > p.Layers || p.Layers < 0 || p.Current < 0 || p.Total < 0 {
 				t.Fatalf("inconsistent progress %+v", p)

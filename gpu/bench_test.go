@@ -105,7 +105,7 @@ func TestRealSampler(t *testing.T) {
 	if want := 40 * len(devs); len(got) < want-2*len(devs) || len(got) > want+len(devs) {
 		t.Errorf("%d samples in 4 s at 10 Hz of %d GPUs, want about %d", len(got), len(devs), want)
 	}
-	for idx, sum := range SummarizeByDevice(got, time.Time{}, time.Time{}) {
+	for idx, sum := range byDevice(got) {
 		t.Logf("GPU %d: %+v (missing: %v)", idx, sum, sum.Missing)
 		// An idle GPU may use 0 bytes (_v2 counts reserved memory apart).
 		if sum.Missing.Has(FieldVRAM) || sum.VRAMPeak > devs[idx].VRAMTotal {

@@ -247,18 +247,10 @@ func (m *Monitor) Sample(indexes []int) ([]Sample, error) {
 	}
 	defer m.mu.RUnlock()
 	if indexes == nil {
-		every := m.energyGap * time.Duration(len(m.devs))
-		out := make([]Sample, 0, len(m.devs))
-		var errs []error
-		for i := range m.devs {
-			s, err := m.read(i, every)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			out = append(out, s)
+		indexes = make([]int, len(m.devs))
+		for i := range indexes {
+			indexes[i] = i
 		}
-		return out, errors.Join(errs...)
 	}
 	for _, i := range indexes {
 		if i < 0 || i >= len(m.devs) {

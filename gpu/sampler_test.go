@@ -41,7 +41,7 @@ func TestSamplerDecimation(t *testing.T) {
 		if len(got) > 2*9 || len(got) < 2*4 {
 			t.Fatalf("%d samples kept", len(got))
 		}
-		by := SummarizeByDevice(got, time.Time{}, time.Time{})
+		by := byDevice(got)
 		if by[0].VRAMPeak != 9999 || by[0].VRAMPeakSampled != 9999 {
 			t.Errorf("the spike did not survive decimation: %+v", by[0])
 		}

@@ -227,21 +227,6 @@ func percentile(xs []float64, p float64) float64 {
 	return stats.Sample{Xs: xs}.Quantile(p)
 }
 
-// SummarizeByDevice is [Summarize] for each device separately, keyed by device index.
-func SummarizeByDevice(samples []Sample, from, to time.Time) map[int]Summary {
-	byDev := map[int][]Sample{}
-	for _, s := range samples {
-		if inWindow(s.T, from, to) {
-			byDev[s.Index] = append(byDev[s.Index], s)
-		}
-	}
-	out := make(map[int]Summary, len(byDev))
-	for idx, ds := range byDev {
-		out[idx] = Summarize(ds, from, to)
-	}
-	return out
-}
-
 // WithAccountingPeaks returns s with VRAMPeak set to the sum of the per-process
 // accounting peaks (from [Monitor.ProcessPeaks]) and PeakSource "accounting". With no
 // peaks it returns s unchanged. VRAMPeakSampled keeps the sampled figure.

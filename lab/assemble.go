@@ -129,9 +129,19 @@ func (r *run) host() report.Host {
 		h.MemTotal = d.MemTotal
 	}
 	for _, g := range r.gpus {
-		h.GPUs = append(h.GPUs, report.GPUDevice{Index: g.Index, Name: g.Name, UUID: g.UUID, Driver: g.Driver, CUDA: g.CUDA, VRAMTotalBytes: g.VRAMTotal, PowerLimitW: g.PowerLimitW, PCIeGen: g.PCIeGen, PCIeWidth: g.PCIeWidth})
+		h.GPUs = append(h.GPUs, GPUDevice(g))
 	}
 	return h
+}
+
+// GPUDevice is g as reports (and `qwenlab gpu --json`) describe it: what NVML could not read
+// is left out, never written as 0.
+func GPUDevice(g gpu.Device) report.GPUDevice {
+	return report.GPUDevice{
+		Index: g.Index, Name: g.Name, UUID: g.UUID, Driver: g.Driver, CUDA: g.CUDA, VRAMTotalBytes: g.VRAMTotal,
+		PowerLimitW: g.PowerLimitW, PCIeGen: g.PCIeGen, PCIeWidth: g.PCIeWidth, PCIeMaxGen: g.PCIeMaxGen, PCIeMaxWidth: g.PCIeMaxWidth,
+		Accounting: g.Accounting,
+	}
 }
 
 // coldSection reports every cold start; the first one's phases are the headline, and with

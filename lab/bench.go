@@ -2,11 +2,9 @@ package lab
 
 import (
 	"context"
-	"net"
-	"net/url"
 
 	"github.com/qwenlab/qwenlab/docker"
-
+	"github.com/qwenlab/qwenlab/internal/loopback"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -28,12 +26,12 @@ func (r *run) bench(ctx context.Context) (err error) {
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
-	if isLoopbackURL(r.cfg.URL) || r.cfg.SameHost {
+	if loopback.URL(r.cfg.URL) || r.cfg.SameHost {
 		r.inventoryGPUs(docker.GPURequest{Kind: docker.GPUAll})
 	} else {
 		r.gpuReason = "the server is not on this host: its GPUs cannot be watched from here"
 	}
-	r.clock = newServerClock(isLoopbackURL(r.cfg.URL) || r.cfg.SameHost)
+	r.clock = newServerClock(loopback.URL(r.cfg.URL) || r.cfg.SameHost)
 	c, err := r.deps.Dial(r.cfg.URL)
 	if err != nil {
 		return inPhase("connect", err)
@@ -49,17 +47,4 @@ func (r *run) bench(ctx context.Context) (err error) {
 	stopGPU := r.startGPUSampler(ctx)
 	defer stopGPU()
 	return r.warmPhase(ctx, c)
-}
-
-func isLoopbackURL(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

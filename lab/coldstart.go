@@ -10,6 +10,8 @@ import (
 
 	"github.com/qwenlab/qwenlab/comfylog"
 	"github.com/qwenlab/qwenlab/docker"
+	"github.com/qwenlab/qwenlab/internal/loopback"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 	"github.com/qwenlab/qwenlab/report"
 )
 
@@ -185,7 +187,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", st.HostPort)
 	if r.clock == nil {
-		r.clock = newServerClock(isLoopbackURL(url))
+		r.clock = newServerClock(loopback.URL(url))
 	}
 	c, err := r.deps.Dial(url)
 	if err != nil {
@@ -377,9 +379,5 @@ func lastN(s []string, n int) []string {
 	return s
 }
 
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
+// short is [shortid.Of]: container IDs in lab's messages read as everywhere else.
+func short(id string) string { return shortid.Of(id) }

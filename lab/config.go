@@ -231,6 +231,11 @@ func (c Config) Validate() error {
 	if err := oneOf("pull", c.Pull, PullPolicies()); err != nil {
 		return err
 	}
+	if c.Image != "" {
+		if err := docker.CheckImageRef(c.Image); err != nil {
+			return bad("image", "%v", err)
+		}
+	}
 	if _, err := docker.ParseGPUs(c.GPUs); err != nil {
 		return &ConfigError{Flag: "gpus", Msg: strings.TrimPrefix(err.Error(), "invalid --gpus value ")}
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -315,5 +316,23 @@ func TestGPUSamplingErrorsAreCounted(t *testing.T) {
 	}
 	if rep.GPU.Samples != 46 {
 		t.Errorf("sample_count %d, want the 23 rounds × 2 GPUs read", rep.GPU.Samples)
+	}
+}
+
+// TestGPUDevice: host.gpus (and `qwenlab gpu --json`) carry every field NVML read, PCIe
+// maximum and accounting included, and leave out what it could not read.
+func TestGPUDevice(t *testing.T) {
+	full := gpu.Device{Index: 1, Name: "H100", UUID: "GPU-1", Driver: "580", CUDA: "13.0", VRAMTotal: 80 << 30, PowerLimitW: 700,
+		PCIeGen: 4, PCIeWidth: 8, PCIeMaxGen: 5, PCIeMaxWidth: 16, Accounting: true}
+	got, err := json.Marshal(GPUDevice(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"index":1,"name":"H100","uuid":"GPU-1","driver":"580","cuda":"13.0","vram_total_bytes":85899345920,"power_limit_w":700,"pcie_gen":4,"pcie_width":8,"pcie_max_gen":5,"pcie_max_width":16,"accounting":true}`; string(got) != want {
+		t.Errorf("full device:\n got %s\nwant %s", got, want)
+	}
+	got, _ = json.Marshal(GPUDevice(gpu.Device{Index: 0, Name: "H100", UUID: "GPU-0", VRAMTotal: 1}))
+	if want := `{"index":0,"name":"H100","uuid":"GPU-0","driver":"","cuda":"","vram_total_bytes":1}`; string(got) != want {
+		t.Errorf("device with nothing else read:\n got %s\nwant %s", got, want)
 	}
 }

@@ -90,10 +90,10 @@ func repoDigest(ref string, digests []string) string {
 	if len(digests) == 0 {
 		return ""
 	}
-	want := repoName(ref)
+	want := docker.RepoName(ref)
 	pick := digests[0]
 	for _, d := range digests {
-		if name, _, ok := strings.Cut(d, "@"); ok && repoName(name) == want {
+		if name, _, ok := strings.Cut(d, "@"); ok && docker.RepoName(name) == want {
 			pick = d
 			break
 		}
@@ -102,17 +102,4 @@ func repoDigest(ref string, digests []string) string {
 		return pick[i+1:]
 	}
 	return pick
-}
-
-// repoName is ref without tag or digest, in Docker's familiar form ("busybox" for
-// "docker.io/library/busybox:latest").
-func repoName(ref string) string {
-	if i := strings.IndexByte(ref, '@'); i >= 0 {
-		ref = ref[:i]
-	}
-	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
-		ref = ref[:i]
-	}
-	ref = strings.TrimPrefix(ref, "docker.io/")
-	return strings.TrimPrefix(ref, "library/")
 }

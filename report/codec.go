@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/qwenlab/qwenlab/internal/jsonpos"
 )
 
 // Errors that [Decode] wraps, for callers that branch on them (compare's "no or incompatible
@@ -201,7 +203,7 @@ func decodeInto(data []byte, v any, version *int) error {
 	if err == nil && slices.Contains(ReadableVersions(), *version) {
 		return nil
 	}
-	if herr := checkHeader(trimmed); herr != nil {
+	if herr := checkHeader(data); herr != nil {
 		return herr
 	}
 	var te *json.UnmarshalTypeError
@@ -211,17 +213,18 @@ func decodeInto(data []byte, v any, version *int) error {
 	return fmt.Errorf("decode report: %w", err)
 }
 
-// checkHeader says what keeps trimmed from being a report this qwenlab reads: not JSON, cut
+// checkHeader says what keeps data from being a report this qwenlab reads: not JSON, cut
 // short, data after it, not an object, no or an unreadable schema_version. nil when none of
 // these is the problem.
-func checkHeader(trimmed []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+func checkHeader(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
-		return syntaxError(err)
+		return syntaxError(data, err)
 	}
-	if dec.InputOffset() != int64(len(trimmed)) {
-		return fmt.Errorf("decode report: %w: data after the report at offset %d", ErrNotJSON, dec.InputOffset())
+	if rest := data[dec.InputOffset():]; len(bytes.TrimSpace(rest)) > 0 {
+		p := jsonpos.At(data, int64(len(data)-len(bytes.TrimLeft(rest, " \t\r\n"))), jsonpos.ErrTrailing)
+		return fmt.Errorf("decode report: %w: data after the report at line %d, column %d", ErrNotJSON, p.Line, p.Column)
 	}
 	var top struct {
 		SchemaVersion json.RawMessage `json:"schema_version"`
@@ -243,15 +246,11 @@ func checkHeader(trimmed []byte) error {
 	return nil
 }
 
-func syntaxError(err error) error {
+func syntaxError(data []byte, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("decode report: %w: the JSON ends before the report does (partly written file?)", ErrTruncated)
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("decode report: %w: %v at offset %d", ErrNotJSON, se, se.Offset)
-	}
-	return fmt.Errorf("decode report: %w: %v", ErrNotJSON, err)
+	return fmt.Errorf("decode report: %w: %v", ErrNotJSON, jsonpos.Locate(data, err))
 }
 
 func jsonKind(raw json.RawMessage) string {

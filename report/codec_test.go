@@ -164,11 +164,13 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 	test("empty", "  \n", ErrNotJSON, "not JSON: empty input")
-	test("text", "Error: no such container", ErrNotJSON, "not JSON: invalid character 'E'")
+	test("text", "Error: no such container", ErrNotJSON, "not JSON: line 1, column 1: invalid character 'E'")
+	test("bad byte", "\n\n{\"schema_version\": 1,,}", ErrNotJSON, "not JSON: line 3, column 22: invalid character ','")
 	test("truncated", string(full[:len(full)/2]), ErrTruncated, "truncated")
 	test("truncated early", `{"schema_version": 1, "tool": {"na`, ErrTruncated, "truncated")
-	test("two documents", `{"schema_version":1} {"schema_version":1}`, ErrNotJSON, "data after the report")
+	test("two documents", "{\"schema_version\":1}\n\n {\"schema_version\":1}", ErrNotJSON, "data after the report at line 3, column 2")
 	test("array", `[1,2]`, ErrNotReport, "not a qwenlab report: top level is an array")
+	test("array after blank lines", "\n\n  [1,2]\n", ErrNotReport, "not a qwenlab report: top level is an array")
 	test("null", `null`, ErrNotReport, "top level is null")
 	test("no version", `{"tool":{"name":"k6"}}`, ErrNotReport, "not a qwenlab report: no schema_version")
 	test("null version", `{"schema_version":null}`, ErrNotReport, "no schema_version")

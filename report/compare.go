@@ -40,7 +40,8 @@ type CompareResult struct {
 	Pairs      []PairResult     `json:"pairs"`
 	Thresholds []Threshold      `json:"thresholds,omitempty"`
 	Checks     []ThresholdCheck `json:"checks,omitempty"`
-	// Failed is true when a threshold check failed: a significant change past its limit.
+	// Failed is true when a threshold check did not pass: a significant change past its
+	// limit, a change past it that too few samples could not test, or a metric not measured.
 	Failed   bool     `json:"failed"`
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -85,8 +86,12 @@ type MetricResult struct {
 	Delta string `json:"delta"`
 	// TooFewSamples is set when either side has too few samples for an interval or for the
 	// test to detect a difference at Alpha; Notes say which.
-	TooFewSamples bool     `json:"too_few_samples,omitempty"`
-	Notes         []string `json:"notes,omitempty"`
+	TooFewSamples bool `json:"too_few_samples,omitempty"`
+	// Untestable is set when the test cannot detect a difference at Alpha with this many
+	// samples, whatever their values; NeedPerSide is how many per side it would need.
+	Untestable  bool     `json:"untestable,omitempty"`
+	NeedPerSide int      `json:"need_per_side,omitempty"`
+	Notes       []string `json:"notes,omitempty"`
 }
 
 // DefaultAlpha is the significance level when none is given (benchstat's).
@@ -142,7 +147,7 @@ func CompareReports(reports []NamedReport, opt CompareOptions) (*CompareResult, 
 			c := check(t, head.Name, p.Metrics)
 			p.Checks = append(p.Checks, c)
 			res.Checks = append(res.Checks, c)
-			res.Failed = res.Failed || c.Result == CheckFail
+			res.Failed = res.Failed || c.Fails()
 		}
 		res.Pairs = append(res.Pairs, p)
 	}
@@ -165,6 +170,10 @@ func compareMetric(d metricDef, base, head []float64, alpha float64) MetricResul
 		m.TooFewSamples = true
 		m.Notes = append(m.Notes, fmt.Sprintf("too few samples for a %.0f%% interval (6 needed)", Confidence*100))
 	}
+	if !testable(m.Base.N, m.Head.N, alpha) {
+		m.TooFewSamples, m.Untestable, m.NeedPerSide = true, true, needPerSide(alpha)
+		m.Notes = append(m.Notes, fmt.Sprintf("the test needs %d per side", m.NeedPerSide))
+	}
 	c := CompareAlpha(base, head, alpha)
 	m.P, m.Significant = c.P, c.Significant
 	if m.Base.MedianS != 0 {
@@ -176,13 +185,10 @@ func compareMetric(d metricDef, base, head []float64, alpha float64) MetricResul
 	for _, w := range c.Warnings {
 		switch {
 		case strings.Contains(w, "need"):
-			// benchmath: "need >= 4 samples to detect a difference at alpha level 0.05"
-			m.TooFewSamples = true
-			n := "more"
-			if _, after, ok := strings.Cut(w, ">= "); ok {
-				n, _, _ = strings.Cut(after, " ")
-			}
-			w = "the test needs " + n + " per side"
+			// benchmath: "need >= 4 samples to detect a difference at alpha level 0.05",
+			// said above for every sample size the test cannot judge (benchmath only when
+			// both sides are short, and not when all samples are equal).
+			continue
 		case strings.Contains(w, "all samples are equal"):
 			continue // the intervals show it
 		}
@@ -194,14 +200,23 @@ func compareMetric(d metricDef, base, head []float64, alpha float64) MetricResul
 func check(t Threshold, head string, ms []MetricResult) ThresholdCheck {
 	c := ThresholdCheck{Threshold: t, Head: head, Result: CheckNotMeasured}
 	i := slices.IndexFunc(ms, func(m MetricResult) bool { return m.Metric == t.Metric })
+	if i >= 0 {
+		c.N1, c.N2 = ms[i].Base.N, ms[i].Head.N
+	}
 	if i < 0 || ms[i].Base.N == 0 || ms[i].Head.N == 0 || ms[i].ChangePct == nil {
 		return c
 	}
 	m := ms[i]
-	c.ChangePct, c.Significant = m.ChangePct, m.Significant
-	c.Result = CheckPass
-	if m.Significant && !t.holds(*m.ChangePct) {
+	c.ChangePct, c.Significant, c.Untestable, c.NeedPerSide = m.ChangePct, m.Significant, m.Untestable, m.NeedPerSide
+	switch {
+	case t.holds(*m.ChangePct):
+		c.Result = CheckPass
+	case m.Significant:
 		c.Result = CheckFail
+	case m.Untestable:
+		c.Result = CheckUntested
+	default:
+		c.Result = CheckPass // tested: the change may be noise
 	}
 	return c
 }
@@ -210,7 +225,7 @@ func check(t Threshold, head string, ms []MetricResult) ThresholdCheck {
 func incomparable(a, b *Report) string {
 	var why []string
 	if wa, wb := a.Scenario.WorkflowSHA256, b.Scenario.WorkflowSHA256; wa != "" && wb != "" && wa != wb {
-		why = append(why, fmt.Sprintf("different workflows (sha256 %s vs %s)", short(wa, 12), short(wb, 12)))
+		why = append(why, fmt.Sprintf("different workflows (sha256 %s vs %s)", short(wa), short(wb)))
 	}
 	if ga, gb := gpuModels(a), gpuModels(b); ga != "" && gb != "" && ga != gb {
 		why = append(why, fmt.Sprintf("different GPU models (%s vs %s)", ga, gb))

@@ -219,8 +219,9 @@ func TestCompareMissingSide(t *testing.T) {
 	if m.Head.N != 0 || len(m.Notes) == 0 || !strings.Contains(m.Notes[0], "not measured in the new") {
 		t.Errorf("vram peak %+v", m)
 	}
-	if res.Checks[0].Result != CheckNotMeasured || res.Failed {
-		t.Errorf("check %+v", res.Checks[0])
+	// A gate that cannot judge does not pass.
+	if c := res.Checks[0]; c.Result != CheckNotMeasured || !res.Failed || c.Verdict() != "not measured in the new report" {
+		t.Errorf("check %+v (%s), failed %v", c, c.Verdict(), res.Failed)
 	}
 }
 
@@ -346,5 +347,70 @@ func BenchmarkCompare1000(b *testing.B) {
 		if err := RenderCompare(&bytes.Buffer{}, res, FormatText); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A gate that cannot test a change does not wave it through: with one cold start per report
+// no change is ever significant, so a change past the limit fails as "untested", naming the
+// flag that gives the test its samples; a change within the limit passes.
+func TestThresholdUntestedChangeFailsTheGate(t *testing.T) {
+	a := fullReport()
+	a.ColdStart.Runs = nil // one cold start: its phases and total
+	b := scaledCopy(t, a, 1)
+	b.ColdStart.TotalS = Seconds(*b.ColdStart.TotalS * 1.5)
+	*b.GPU.VRAMPeakBytes = *b.GPU.VRAMPeakBytes * 3 / 2
+	res, err := CompareReports([]NamedReport{{"a", a}, {"b", b}}, CompareOptions{Thresholds: []Threshold{
+		mustThreshold(t, "cold_start.total<+10%"), mustThreshold(t, "cold_start.total<+60%"), mustThreshold(t, "gpu.vram_peak<+10%"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed {
+		t.Error("a +50% cold start under a +10% limit passed the gate")
+	}
+	c := res.Checks[0]
+	if c.Result != CheckUntested || c.N1 != 1 || c.N2 != 1 || !c.Fails() {
+		t.Errorf("cold total past the limit: %+v", c)
+	}
+	if v := c.Verdict(); v != "+50.0%, untested: 1+1 samples, the test needs 4 per side (--cold-starts 4 or more)" {
+		t.Errorf("verdict %q", v)
+	}
+	if c := res.Checks[1]; c.Result != CheckPass || c.Fails() || c.Verdict() != "+50.0%, within the limit (too few samples to test)" {
+		t.Errorf("cold total within the limit: %+v (%s)", c, c.Verdict())
+	}
+	// VRAM peak is one value per run: no flag gives it more samples.
+	if c := res.Checks[2]; c.Result != CheckUntested || c.Verdict() != "+50.0%, past the limit (one value per report: no test, the values are compared)" {
+		t.Errorf("vram peak: %+v (%s)", c, c.Verdict())
+	}
+	var text bytes.Buffer
+	if err := RenderCompare(&text, res, "text"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  FAIL  cold_start.total<+10%  +50.0%, untested: 1+1 samples, the test needs 4\n        per side (--cold-starts 4 or more)\n",
+		"  ok    cold_start.total<+60%  +50.0%, within the limit (too few samples to\n        test)\n",
+		"FAILED: a change went past a threshold with too few samples to test it",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestTestableSampleSizes(t *testing.T) {
+	for _, tc := range []struct {
+		n1, n2 int
+		alpha  float64
+		want   bool
+	}{
+		{1, 1, 0.05, false}, {3, 3, 0.05, false}, {4, 4, 0.05, true}, {3, 5, 0.05, true},
+		{2, 20, 0.05, true}, {1, 30, 0.05, false}, {0, 10, 0.05, false}, {4, 4, 0.01, false}, {5, 5, 0.01, true},
+	} {
+		if got := testable(tc.n1, tc.n2, tc.alpha); got != tc.want {
+			t.Errorf("testable(%d, %d, %g) = %v, want %v", tc.n1, tc.n2, tc.alpha, got, tc.want)
+		}
+	}
+	if n := needPerSide(0.05); n != 4 {
+		t.Errorf("needPerSide(0.05) = %d, want 4 (benchmath says so too)", n)
 	}
 }

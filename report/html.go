@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -379,11 +380,7 @@ func paramText(v any) string {
 }
 
 func sortedKV(m map[string]string) []kv {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	out := make([]kv, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, kv{k, m[k]})
@@ -781,13 +778,7 @@ func buildWarm(w *Warm) *warmView {
 	if math.IsInf(ymin, 0) {
 		ymin, ymax = 0, 1
 	}
-	if ymin < 0.5*ymax || ymin < 0 {
-		ymin = math.Min(0, ymin)
-	} else {
-		pad := (ymax - ymin) * 0.15
-		ymin, ymax = ymin-pad, ymax+pad
-	}
-	lo, hi, ts := niceRange(ymin, ymax, 6)
+	lo, hi, ts := chartRange(ymin, ymax, 6)
 	ys := scale{lo, hi, v.PlotBottom, v.PlotTop}
 	n := len(w.Runs)
 	xs := scale{-0.5, float64(n) - 0.5, labelW - 90, plotRight}

@@ -138,9 +138,9 @@ func statCell(u Unit, s Stat) compareCell {
 	if s.N == 0 {
 		return compareCell{Value: "—"}
 	}
-	c := compareCell{Value: formatValue(u, s.MedianS), CI: "no interval"}
+	c := compareCell{Value: u.Format(s.MedianS), CI: "no interval"}
 	if s.CI95LowS != nil && s.CI95HighS != nil {
-		c.CI = formatValue(u, *s.CI95LowS) + " … " + formatValue(u, *s.CI95HighS)
+		c.CI = u.Format(*s.CI95LowS) + " … " + u.Format(*s.CI95HighS)
 	}
 	return c
 }
@@ -179,13 +179,7 @@ func buildMultiWarm(reports []NamedReport, colours []string) *multiWarm {
 	if n == 0 {
 		return nil
 	}
-	if ymin < 0.5*ymax || ymin < 0 {
-		ymin = math.Min(0, ymin)
-	} else {
-		pad := (ymax - ymin) * 0.15
-		ymin, ymax = ymin-pad, ymax+pad
-	}
-	lo, hi, ts := niceRange(ymin, ymax, 5)
+	lo, hi, ts := chartRange(ymin, ymax, 5)
 	ys := scale{lo, hi, v.PlotBottom, 12}
 	xs := scale{-0.5, float64(n) - 0.5, labelW - 90, plotRight}
 	v.YTicks = secondsTicks(ys, ts)

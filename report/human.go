@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"unicode"
+
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // HumanSeconds formats a duration in seconds for people: "850 µs", "12.3 ms", "1.23 s",
@@ -92,17 +94,8 @@ func oneLine(s string, max int) string {
 	return b.String()
 }
 
-// short cuts an identifier (a digest, a hash) for display.
-func short(id string, n int) string {
-	prefix := ""
-	if i := strings.IndexByte(id, ':'); i >= 0 {
-		prefix, id = id[:i+1], id[i+1:]
-	}
-	if r := []rune(id); len(r) > n {
-		id = string(r[:n])
-	}
-	return oneLine(prefix+id, 80)
-}
+// short cuts an identifier (a digest, a hash) for one line of display.
+func short(id string) string { return oneLine(shortid.Of(id), 80) }
 
 // deref is an optional duration's value, 0 when absent: for chart extents, never for display.
 func deref(s *float64) float64 {

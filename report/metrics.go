@@ -1,5 +1,10 @@
 package report
 
+import (
+	"fmt"
+	"math"
+)
+
 // MetricID names a metric that [CompareReports] compares and a threshold refers to, such as
 // "warm.e2e" or "cold_start.total".
 type MetricID string
@@ -26,6 +31,27 @@ const (
 	UnitJoules    Unit = "J"
 	UnitPerSecond Unit = "1/s"
 )
+
+// Format shows v, a value in unit u, for people: in comparisons, trends and their charts.
+func (u Unit) Format(v float64) string {
+	switch u {
+	case UnitSeconds:
+		return HumanSeconds(v)
+	case UnitBytes:
+		return HumanBytes(uint64(math.Max(v, 0)))
+	case UnitJoules:
+		if v >= 1000 {
+			return fmt.Sprintf("%.2f kJ", v/1000)
+		}
+		return fmt.Sprintf("%.1f J", v)
+	case UnitPerSecond:
+		if v >= 100 {
+			return fmt.Sprintf("%.0f/s", v)
+		}
+		return fmt.Sprintf("%.3g/s", v)
+	}
+	return fmt.Sprintf("%.4g", v)
+}
 
 // metricDef is one row of the metric table: how to read a metric's samples from a report.
 type metricDef struct {
@@ -139,4 +165,15 @@ func coldSamples(get func(Phases, *float64) *float64) func(*Report) []float64 {
 		}
 		return out
 	}
+}
+
+// Measured reports whether r holds a sample of any compared metric: a report of a run that
+// failed before it measured anything does not, and is no baseline.
+func Measured(r *Report) bool {
+	for _, d := range metricTable() {
+		if len(d.samples(r)) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -123,7 +124,7 @@ func (s summary) header() {
 	}
 	head := oneLine(name+" "+r.Tool.Version, 60)
 	if r.RunID != "" {
-		head += "  run " + short(r.RunID, 12)
+		head += "  run " + short(r.RunID)
 	}
 	if v := r.SchemaVersion; v != SchemaVersion {
 		head += fmt.Sprintf("  (schema %d)", v)
@@ -135,7 +136,7 @@ func (s summary) header() {
 		sc = "—"
 	}
 	if r.Scenario.WorkflowSHA256 != "" {
-		sc += "  workflow " + short(r.Scenario.WorkflowSHA256, 12)
+		sc += "  workflow " + short(r.Scenario.WorkflowSHA256)
 	}
 	if p := params(r.Scenario.Params); p != "" {
 		sc += "  " + p
@@ -168,11 +169,7 @@ func params(p map[string]any) string {
 	if len(p) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(p))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		switch v := p[k].(type) {
@@ -197,9 +194,9 @@ func target(t Target) []string {
 		img := oneLine(im.Ref, 80)
 		var notes []string
 		if im.Digest != "" {
-			notes = append(notes, short(im.Digest, 12))
+			notes = append(notes, short(im.Digest))
 		} else if im.ID != "" {
-			notes = append(notes, short(im.ID, 12))
+			notes = append(notes, short(im.ID))
 		}
 		if im.Size > 0 {
 			notes = append(notes, HumanBytes(uint64(im.Size)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -43,27 +44,6 @@ func RenderCompare(w io.Writer, res *CompareResult, format string) error {
 	return err
 }
 
-// formatValue shows one value of a metric in its unit.
-func formatValue(u Unit, v float64) string {
-	switch u {
-	case UnitSeconds:
-		return HumanSeconds(v)
-	case UnitBytes:
-		return HumanBytes(uint64(math.Max(v, 0)))
-	case UnitJoules:
-		if v >= 1000 {
-			return fmt.Sprintf("%.2f kJ", v/1000)
-		}
-		return fmt.Sprintf("%.1f J", v)
-	case UnitPerSecond:
-		if v >= 100 {
-			return fmt.Sprintf("%.0f/s", v)
-		}
-		return fmt.Sprintf("%.3g/s", v)
-	}
-	return fmt.Sprintf("%.4g", v)
-}
-
 // formatStat shows a median with its interval as the largest relative distance from the
 // median ("1.23 s ±4%", as benchstat), "±∞" when there are too few samples for one, and "—"
 // for an unmeasured side.
@@ -71,7 +51,7 @@ func formatStat(u Unit, s Stat) string {
 	if s.N == 0 {
 		return "—"
 	}
-	v := formatValue(u, s.MedianS)
+	v := u.Format(s.MedianS)
 	if s.CI95LowS == nil || s.CI95HighS == nil {
 		return v + " ±∞"
 	}
@@ -180,7 +160,9 @@ func renderCompareText(b *bytes.Buffer, res *CompareResult) {
 		if len(p.Checks) > 0 {
 			b.WriteString("\nthresholds:\n")
 			for _, c := range p.Checks {
-				fmt.Fprintf(b, "  %s\n", oneLine(checkLine(c), 77))
+				for _, l := range wrapLine(checkLine(c), SummaryWidth) {
+					b.WriteString(l + "\n")
+				}
 			}
 		}
 	}
@@ -188,22 +170,18 @@ func renderCompareText(b *bytes.Buffer, res *CompareResult) {
 		fmt.Fprintf(b, "warning: %s\n", w)
 	}
 	if res.Failed {
-		b.WriteString("\nFAILED: a significant change went past a threshold\n")
+		b.WriteString("\nFAILED: " + failedWhy(res) + "\n")
 	}
 }
 
+// checkLine is one threshold's verdict: "  FAIL  cold_start.total<+10%  +50.0%, untested: …",
+// the outcome first so that a wrapped line still leads with it.
 func checkLine(c ThresholdCheck) string {
-	switch c.Result {
-	case CheckNotMeasured:
-		return fmt.Sprintf("%-28s not measured: no verdict", c.Threshold.Text)
-	case CheckFail:
-		return fmt.Sprintf("%-28s %s, significant: FAIL", c.Threshold.Text, fmtPct(c.ChangePct))
+	verdict := "ok"
+	if c.Fails() {
+		verdict = "FAIL"
 	}
-	sig := "significant"
-	if !c.Significant {
-		sig = "not significant"
-	}
-	return fmt.Sprintf("%-28s %s, %s: ok", c.Threshold.Text, fmtPct(c.ChangePct), sig)
+	return fmt.Sprintf("  %-4s  %s  %s", verdict, oneLine(c.Threshold.Text, 60), c.Verdict())
 }
 
 // displayDiff shortens digests and IDs for text.
@@ -213,7 +191,7 @@ func displayDiff(d Difference) (string, string) {
 			return "(none)"
 		}
 		if strings.HasPrefix(s, "sha256:") || len(s) == 64 && strings.Trim(s, "0123456789abcdef") == "" {
-			return short(s, 12)
+			return short(s)
 		}
 		return s
 	}
@@ -252,11 +230,11 @@ func renderCompareMD(b *bytes.Buffer, res *CompareResult) {
 		if len(p.Checks) > 0 {
 			b.WriteString("\n| threshold | change | verdict |\n|---|---:|---|\n")
 			for _, c := range p.Checks {
-				verdict := c.Result
-				if c.Result == CheckFail {
-					verdict = "**FAIL**"
+				verdict := "ok: " + c.why()
+				if c.Fails() {
+					verdict = "**FAIL**: " + c.why()
 				}
-				fmt.Fprintf(b, "| `%s` | %s | %s |\n", mdEscape(c.Threshold.Text), fmtPct(c.ChangePct), verdict)
+				fmt.Fprintf(b, "| `%s` | %s | %s |\n", mdEscape(c.Threshold.Text), fmtPct(c.ChangePct), mdEscape(verdict))
 			}
 		}
 	}
@@ -264,6 +242,21 @@ func renderCompareMD(b *bytes.Buffer, res *CompareResult) {
 		fmt.Fprintf(b, "\n> warning: %s\n", mdEscape(w))
 	}
 	if res.Failed {
-		b.WriteString("\n**FAILED**: a significant change went past a threshold.\n")
+		b.WriteString("\n**FAILED**: " + mdEscape(failedWhy(res)) + ".\n")
 	}
+}
+
+// failedWhy sums up why the gate failed: the outcomes that did not pass, in a few words.
+func failedWhy(res *CompareResult) string {
+	var why []string
+	for _, r := range []struct{ result, words string }{
+		{CheckFail, "a significant change went past a threshold"},
+		{CheckUntested, "a change went past a threshold with too few samples to test it"},
+		{CheckNotMeasured, "a threshold's metric was not measured (a gate that cannot judge does not pass)"},
+	} {
+		if slices.ContainsFunc(res.Checks, func(c ThresholdCheck) bool { return c.Result == r.result }) {
+			why = append(why, r.words)
+		}
+	}
+	return strings.Join(why, "; ")
 }

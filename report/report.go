@@ -153,7 +153,8 @@ type DockerInfo struct {
 	DefaultRuntime string   `json:"default_runtime"`
 }
 
-// GPUDevice is one GPU as NVML describes it.
+// GPUDevice is one GPU as NVML describes it, in a report's host section and in what
+// `qwenlab gpu --json` writes.
 type GPUDevice struct {
 	Index          int    `json:"index"`
 	Name           string `json:"name"`
@@ -161,11 +162,16 @@ type GPUDevice struct {
 	Driver         string `json:"driver"`
 	CUDA           string `json:"cuda"`
 	VRAMTotalBytes uint64 `json:"vram_total_bytes"`
-	// PowerLimitW, PCIeGen and PCIeWidth are left out of the JSON when NVML could not read
-	// them (never written as 0).
-	PowerLimitW float64 `json:"power_limit_w,omitempty"`
-	PCIeGen     int     `json:"pcie_gen,omitempty"`
-	PCIeWidth   int     `json:"pcie_width,omitempty"`
+	// PowerLimitW and the PCIe link (now and at most) are left out of the JSON when NVML could
+	// not read them (never written as 0).
+	PowerLimitW  float64 `json:"power_limit_w,omitempty"`
+	PCIeGen      int     `json:"pcie_gen,omitempty"`
+	PCIeWidth    int     `json:"pcie_width,omitempty"`
+	PCIeMaxGen   int     `json:"pcie_max_gen,omitempty"`
+	PCIeMaxWidth int     `json:"pcie_max_width,omitempty"`
+	// Accounting is true when NVML accounting mode is on (per-process VRAM peaks); left out
+	// when it is off or cannot be read.
+	Accounting bool `json:"accounting,omitempty"`
 }
 
 // Phases are the cold-start phases, each its own duration in seconds; nil when the phase did

@@ -42,6 +42,18 @@ func niceStep(span float64, n int) float64 {
 	return 10 * p
 }
 
+// chartRange is the y range of a chart of values from ymin to ymax, with about n ticks: from
+// zero unless the values sit far from it, else the values' range padded by 15 % each side.
+func chartRange(ymin, ymax float64, n int) (float64, float64, []float64) {
+	if ymin < 0.5*ymax || ymin < 0 {
+		ymin = math.Min(0, ymin)
+	} else {
+		pad := (ymax - ymin) * 0.15
+		ymin, ymax = ymin-pad, ymax+pad
+	}
+	return niceRange(ymin, ymax, n)
+}
+
 // niceRange widens [lo, hi] to multiples of a nice step and returns the ticks in between.
 func niceRange(lo, hi float64, n int) (float64, float64, []float64) {
 	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {

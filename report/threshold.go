@@ -72,12 +72,17 @@ func (t Threshold) holds(pct float64) bool {
 	return false
 }
 
-// Check outcomes of a threshold against one comparison.
+// Check outcomes of a threshold against one comparison. A gate that cannot judge does not
+// pass: "not measured" and "untested" fail it as "fail" does, each with its own reason.
 const (
-	CheckPass        = "pass"         // within the limit, or a change that is not significant
+	CheckPass        = "pass"         // within the limit, or a tested change that is not significant
 	CheckFail        = "fail"         // a significant change past the limit
+	CheckUntested    = "untested"     // past the limit, but too few samples for the test to tell
 	CheckNotMeasured = "not measured" // one of the reports lacks the metric
 )
+
+// Fails reports whether the outcome fails the gate.
+func (c ThresholdCheck) Fails() bool { return c.Result != CheckPass }
 
 // ThresholdCheck is one threshold applied to one pair of reports.
 type ThresholdCheck struct {
@@ -87,4 +92,88 @@ type ThresholdCheck struct {
 	ChangePct *float64  `json:"change_pct"`
 	// Significant is whether the change of the median is significant at the comparison's alpha.
 	Significant bool `json:"significant"`
+	// Untestable is set when the samples are too few for the test ever to reach alpha
+	// (Mann-Whitney U needs 4 per side at 0.05): the change is then judged by the medians
+	// alone, and one past the limit fails the gate as "untested". NeedPerSide says how many
+	// samples a side would let it test.
+	Untestable  bool `json:"untestable,omitempty"`
+	NeedPerSide int  `json:"need_per_side,omitempty"`
+	// N1 and N2 are the samples on each side.
+	N1 int `json:"n_base"`
+	N2 int `json:"n_head"`
+}
+
+// samplesFlag is the up-and-bench flag that gives a metric more samples per report, or ""
+// for a metric measured once per run (VRAM peak, energy per image).
+func (id MetricID) samplesFlag() string {
+	switch {
+	case strings.HasPrefix(string(id), "warm."):
+		return "--runs"
+	case strings.HasPrefix(string(id), "cold_start."):
+		return "--cold-starts"
+	}
+	return ""
+}
+
+// Verdict says in a few words why a check passed or failed, for the text rendering and
+// the exit message: "+12.0%, significant", "+368.2%, untested: 1+1 samples, the test needs
+// 4 per side (--cold-starts 4 or more)", "not measured in the base report".
+func (c ThresholdCheck) Verdict() string {
+	if c.Result == CheckNotMeasured {
+		return c.why()
+	}
+	return fmtPct(c.ChangePct) + ", " + c.why()
+}
+
+// why is Verdict without the change.
+func (c ThresholdCheck) why() string {
+	switch c.Result {
+	case CheckNotMeasured:
+		switch {
+		case c.N1 == 0 && c.N2 == 0:
+			return "not measured in either report"
+		case c.N1 == 0:
+			return "not measured in the base report"
+		case c.N2 == 0:
+			return "not measured in the new report"
+		}
+		return "no change to judge (the base median is 0)"
+	case CheckUntested:
+		f := c.Threshold.Metric.samplesFlag()
+		if f == "" {
+			return "past the limit (one value per report: no test, the values are compared)"
+		}
+		return fmt.Sprintf("untested: %d+%d samples, the test needs %d per side (%s %d or more)", c.N1, c.N2, c.NeedPerSide, f, c.NeedPerSide)
+	}
+	switch {
+	case c.Significant:
+		return "significant"
+	case c.Untestable:
+		return "within the limit (too few samples to test)"
+	}
+	return "not significant"
+}
+
+// testable reports whether the two-sided Mann-Whitney U test can reach alpha with n1 and n2
+// samples at all: its smallest p, when every sample of one side lies beyond the other's, is
+// 2 / C(n1+n2, n1). One sample a side never can; 4 a side can at 0.05; 3 and 5 can too.
+func testable(n1, n2 int, alpha float64) bool {
+	if n1 == 0 || n2 == 0 {
+		return false
+	}
+	c := 1.0 // C(n1+n2, n1), built up as a product to stay exact for small n
+	for i := 1; i <= n1; i++ {
+		c = c * float64(n2+i) / float64(i)
+	}
+	return 2/c <= alpha
+}
+
+// needPerSide is the fewest samples per side, the same on both, that make the test able to
+// reach alpha.
+func needPerSide(alpha float64) int {
+	n := 1
+	for !testable(n, n, alpha) && n < 1000 {
+		n++
+	}
+	return n
 }

@@ -287,21 +287,6 @@ type TrendRegression struct {
 	Point  TrendPoint
 }
 
-// unitText formats a value of unit u for people.
-func unitText(u Unit, v float64) string {
-	switch u {
-	case UnitSeconds:
-		return HumanSeconds(v)
-	case UnitBytes:
-		return HumanBytes(uint64(math.Max(v, 0)))
-	case UnitPerSecond:
-		return fmt.Sprintf("%.2f it/s", v)
-	case UnitJoules:
-		return fmt.Sprintf("%.0f J", v)
-	}
-	return trimFloat(v)
-}
-
 func pctText(p *float64) string {
 	if p == nil {
 		return "—"
@@ -396,7 +381,7 @@ func buildTrendPage(t *Trend) trendPage {
 	for _, r := range t.Regressions() {
 		p.Regressions = append(p.Regressions, trendRegRow{
 			Metric: r.Metric.Label, Series: r.Series.Key, Report: r.Point.Report,
-			When: r.Point.At.UTC().Format("2006-01-02 15:04"), Value: unitText(r.Metric.Unit, r.Point.Median),
+			When: r.Point.At.UTC().Format("2006-01-02 15:04"), Value: r.Metric.Unit.Format(r.Point.Median),
 			Change: pctText(r.Point.ChangePct), Rule: r.Point.Rule,
 		})
 	}
@@ -409,7 +394,7 @@ func buildTrendPage(t *Trend) trendPage {
 				continue
 			}
 			last := line[len(line)-1]
-			cell := unitText(m.Unit, last.Median)
+			cell := m.Unit.Format(last.Median)
 			if last.ChangePct != nil {
 				cell += " (" + pctText(last.ChangePct) + ")"
 			}
@@ -447,7 +432,7 @@ func trendChartOf(t *Trend, m TrendMetric, span float64) trendChart {
 		return xs.at(at.Sub(t.From).Seconds())
 	}
 	for _, v := range yts {
-		c.YTicks = append(c.YTicks, tick{Pos: ys.at(v), Label: unitText(m.Unit, v)})
+		c.YTicks = append(c.YTicks, tick{Pos: ys.at(v), Label: m.Unit.Format(v)})
 	}
 	for i := 0; i <= 4 && span > 0; i++ {
 		at := t.From.Add(time.Duration(float64(i) / 4 * span * float64(time.Second)))
@@ -469,10 +454,10 @@ func trendChartOf(t *Trend, m TrendMetric, span float64) trendChart {
 		for i, p := range line {
 			d := trendDot{X: x(p.At), Y: ys.at(p.Median), Regression: p.Regression, Report: p.Report}
 			pxs[i], pys[i] = d.X, d.Y
-			d.Title = fmt.Sprintf("%s · %s · %s: %s", t.Series[si].Key, p.At.UTC().Format("2006-01-02 15:04"), p.Report, unitText(m.Unit, p.Median))
+			d.Title = fmt.Sprintf("%s · %s · %s: %s", t.Series[si].Key, p.At.UTC().Format("2006-01-02 15:04"), p.Report, m.Unit.Format(p.Median))
 			if p.Lo != nil && p.Hi != nil {
 				d.Whisker, d.Y1, d.Y2 = true, ys.at(*p.Hi), ys.at(*p.Lo)
-				d.Title += fmt.Sprintf(" (95 %% CI %s … %s, n=%d)", unitText(m.Unit, *p.Lo), unitText(m.Unit, *p.Hi), p.N)
+				d.Title += fmt.Sprintf(" (95 %% CI %s … %s, n=%d)", m.Unit.Format(*p.Lo), m.Unit.Format(*p.Hi), p.N)
 			}
 			if p.ChangePct != nil {
 				d.Title += ", " + pctText(p.ChangePct)
@@ -540,9 +525,9 @@ func RenderTrendMarkdown(w io.Writer, t *Trend) error {
 		rows := [][]string{}
 		for si, line := range mt.Lines {
 			for _, pt := range line {
-				v := unitText(mt.Unit, pt.Median)
+				v := mt.Unit.Format(pt.Median)
 				if pt.Lo != nil && pt.Hi != nil {
-					v += " (" + unitText(mt.Unit, *pt.Lo) + " … " + unitText(mt.Unit, *pt.Hi) + ")"
+					v += " (" + mt.Unit.Format(*pt.Lo) + " … " + mt.Unit.Format(*pt.Hi) + ")"
 				}
 				ch := pctText(pt.ChangePct)
 				if pt.Regression {
@@ -572,7 +557,7 @@ func RenderTrendText(w io.Writer, t *Trend) error {
 				continue
 			}
 			first, last := line[0], line[len(line)-1]
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", m.Label, len(line), unitText(m.Unit, first.Median), unitText(m.Unit, last.Median), pctText(last.ChangePct))
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", m.Label, len(line), m.Unit.Format(first.Median), m.Unit.Format(last.Median), pctText(last.ChangePct))
 		}
 		tw.Flush()
 		b.WriteString("\n")
@@ -584,7 +569,7 @@ func RenderTrendText(w io.Writer, t *Trend) error {
 		fmt.Fprintf(&b, "Regressions (%d). %s\n", len(regs), p.Rules)
 		for _, r := range regs {
 			fmt.Fprintf(&b, "  %s  %s  %s  %s → %s (%s)  %s\n", r.Point.At.UTC().Format("2006-01-02 15:04"), oneLine(r.Series.Key, 60), r.Metric.Label,
-				oneLine(r.Point.Report, 60), unitText(r.Metric.Unit, r.Point.Median), pctText(r.Point.ChangePct), r.Point.Rule)
+				oneLine(r.Point.Report, 60), r.Metric.Unit.Format(r.Point.Median), pctText(r.Point.ChangePct), r.Point.Rule)
 		}
 	}
 	for _, s := range t.Skipped {

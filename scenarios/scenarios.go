@@ -13,11 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/qwenlab/qwenlab/internal/jsonpos"
 )
 
 //go:embed workflows/*.json
@@ -236,10 +237,9 @@ func CheckRelPath(p string) error {
 }
 
 func describeJSONError(data []byte, err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		line, col := position(data, se.Offset)
-		return fmt.Sprintf("not valid JSON at line %d, column %d: %v", line, col, se)
+	var pe *jsonpos.Error
+	if errors.As(jsonpos.Locate(data, err), &pe) {
+		return "not valid JSON at " + pe.Error()
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
@@ -248,21 +248,5 @@ func describeJSONError(data []byte, err error) string {
 		}
 		return fmt.Sprintf("field %q has the wrong type (%s, want %s)", te.Field, te.Value, te.Type)
 	}
-	if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "unexpected EOF") {
-		return "truncated or empty JSON"
-	}
 	return err.Error()
-}
-
-func position(data []byte, off int64) (line, col int) {
-	line, col = 1, 1
-	for i := int64(0); i < off-1 && i < int64(len(data)); i++ {
-		if data[i] == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
-		}
-	}
-	return line, col
 }

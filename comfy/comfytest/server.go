@@ -286,7 +286,7 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 	s.origins = append(s.origins, origin)
 	s.events = append(s.events, "ws "+cid)
 	s.mu.Unlock()
-	hello, _ := comfy.EncodeMessage(comfy.MsgStatus, comfy.StatusMsg{SID: cid})
+	hello, _ := encodeMessage(comfy.MsgStatus, comfy.StatusMsg{SID: cid})
 	_ = p.write(websocket.TextMessage, hello)
 	for { // read until the client goes; this also answers pings and close frames
 		if _, _, err := conn.ReadMessage(); err != nil {
@@ -456,12 +456,21 @@ func (s *Server) play(p Prompt, steps []Step, replyAt, replied chan struct{}) {
 					s.mu.Unlock()
 				}
 			}
-			frame, err := comfy.EncodeMessage(st.Type, data)
+			frame, err := encodeMessage(st.Type, data)
 			if err == nil {
 				s.send(p.ClientID, websocket.TextMessage, frame)
 			}
 		}
 	}
+}
+
+// encodeMessage builds a text frame {"type": typ, "data": data}, as ComfyUI sends it.
+func encodeMessage(typ string, data any) ([]byte, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", typ, err)
+	}
+	return json.Marshal(comfy.Message{Type: typ, Data: raw})
 }
 
 // stamp fills a zero Timestamp with the current time, as ComfyUI does when it sends.
