@@ -280,19 +280,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func run(ctx context.Context, cfg Config, f faults, stdout io.Writer) error {
 	lg := &logger{w: cfg.Log}
 	say := func(format string, args ...any) { lg.write(fmt.Sprintf(format, args...) + "\n") }
-	wait := func(d time.Duration) error {
-		if d <= 0 {
-			return ctx.Err()
-		}
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
-	}
+	wait := func(d time.Duration) error { return sleepCtx(ctx, d) }
 	v21 := cfg.ComfyVersion != v0364
 	if f.thrashStartup {
 		thrash(ctx)

@@ -162,6 +162,15 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 		s.rngMu.Unlock()
 		d = time.Duration(float64(d) * max(f, 0))
 	}
+	return sleepCtx(ctx, d)
+}
+
+// sleepCtx waits d unless ctx ends first; it returns ctx's error then (or at once for d <= 0
+// on an ended context).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

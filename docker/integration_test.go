@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -574,6 +575,37 @@ func TestIntegration(t *testing.T) {
 			}
 			if err := c.Remove(ctx, id); err != nil {
 				t.Errorf("container of a failed start not removable: %v", err)
+			}
+		}
+	})
+
+	t.Run("CopyFiles", func(t *testing.T) {
+		id, err := c.Create(ctx, Spec{Name: "qwenlab-copy-" + runID, Image: ref, Labels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Remove(context.Background(), id) })
+		want := []byte(`{"3": {"class_type": "KSampler"}}`)
+		if err := c.CopyFiles(ctx, id, map[string][]byte{"/qwenlab-input/workflow.json": want, "/qwenlab-input/deep/s.json": []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/qwenlab-input/workflow.json"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Content.Close()
+		tr := tar.NewReader(res.Content)
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(tr)
+		if err != nil || h.Name != "workflow.json" || h.Mode&0o777 != 0o644 || !bytes.Equal(got, want) {
+			t.Errorf("read back %q (mode %o): %q, %v; want %q", h.Name, h.Mode, got, err, want)
+		}
+		for _, bad := range []string{"/a/../etc/passwd", "/", "rel//x"} {
+			if err := c.CopyFiles(ctx, id, map[string][]byte{bad: nil}); err == nil || !strings.Contains(err.Error(), "not a clean file path") {
+				t.Errorf("CopyFiles(%q) = %v, want a refusal", bad, err)
 			}
 		}
 	})

@@ -1,13 +1,19 @@
 package docker
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/qwenlab/qwenlab/internal/shortid"
 )
 
 // CreateNetwork creates a bridge network labelled LabelRun=runID and returns its id.
@@ -70,4 +76,46 @@ func (c *Client) WatchEvents(ctx context.Context, runID string) <-chan Event {
 		}
 	}()
 	return out
+}
+
+// CopyFiles writes files (absolute path in the container → content, mode 0644) into container
+// id through the engine's archive API, creating their folders: the way to hand a created (not
+// yet started) container the files it needs when no host folder can be mounted, as on a
+// remote engine.
+func (c *Client) CopyFiles(ctx context.Context, id string, files map[string][]byte) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	names := slices.Sorted(maps.Keys(files))
+	for _, name := range names {
+		clean := path.Clean("/" + name)
+		if clean != "/"+strings.TrimPrefix(name, "/") || clean == "/" {
+			return fmt.Errorf("copy to container %s: %q is not a clean file path", shortid.Of(id), name)
+		}
+		rel := strings.TrimPrefix(clean, "/")
+		for d := path.Dir(rel); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for _, d := range slices.Sorted(maps.Keys(dirs)) { // parents sort before their children
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755}); err != nil {
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
+		}
+	}
+	for _, name := range names {
+		rel := strings.TrimPrefix(path.Clean("/"+name), "/")
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: 0o644, Size: int64(len(files[name]))}); err != nil {
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
+		}
+		if _, err := tw.Write(files[name]); err != nil {
+			return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
+	}
+	if _, err := c.cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf}); err != nil {
+		return fmt.Errorf("copy to container %s: %w", shortid.Of(id), err)
+	}
+	return nil
 }

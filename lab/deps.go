@@ -32,6 +32,8 @@ type Engine interface {
 type RemoteEngine interface {
 	Engine
 	CreateNetwork(ctx context.Context, name, runID string) (string, error)
+	// CopyFiles writes files (absolute path → content) into a created container.
+	CopyFiles(ctx context.Context, id string, files map[string][]byte) error
 	WatchEvents(ctx context.Context, runID string) <-chan docker.Event
 	RemoveResource(ctx context.Context, r docker.Resource) error
 	Name() string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -62,8 +63,9 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	if rr.plan, err = newPlan(rr.cfg); err != nil {
 		return inPhase("preflight", err)
 	}
-	if rr.cfg.WorkflowPath != "" || rr.cfg.Scenario.Source != "embedded" {
-		return inPhase("preflight", fmt.Errorf("on a remote engine the measuring container runs an embedded --scenario (see `qwenlab scenarios`); --workflow and scenario files are not supported there yet"))
+	inputs, err := rr.agentInputs()
+	if err != nil {
+		return inPhase("preflight", err)
 	}
 	if rr.cfg.ModelsDir != "" && !path.IsAbs(rr.cfg.ModelsDir) {
 		return inPhase("preflight", fmt.Errorf("--models %s: on a remote engine give the absolute path of the models folder on that host", rr.cfg.ModelsDir))
@@ -117,9 +119,24 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 		mounts = []docker.Mount{{Source: rr.cfg.ModelsDir, Target: rr.cfg.ModelsTarget, ReadOnly: true}}
 	}
 	spec := rr.spec(ref, mounts, gpuReq)
+	var placeholders map[string][]byte
 	if rr.image != nil && rr.image.Simulator && rr.cfg.Compose == nil {
-		// The simulator lists its demo model files when given no --models folder.
-		spec.Cmd = append([]string{"--listen", "0.0.0.0", "--port", strconv.Itoa(rr.cfg.ContainerPort), "--profile", rr.cfg.SimProfile}, rr.cfg.ComfyArgs...)
+		// The simulator lists its demo model files when given no --models folder; a workflow
+		// or scenario file gets the placeholder files its loaders name, copied in as the
+		// local run mounts them (no host folder can be mounted on a remote engine).
+		spec.Cmd = []string{"--listen", "0.0.0.0", "--port", strconv.Itoa(rr.cfg.ContainerPort), "--profile", rr.cfg.SimProfile}
+		if rr.cfg.ModelsDir == "" && (rr.cfg.WorkflowPath != "" || rr.cfg.Scenario.File() != "") {
+			for _, m := range append(rr.plan.models, rr.plan.placeholders...) {
+				if placeholders == nil {
+					placeholders = map[string][]byte{}
+				}
+				placeholders[path.Join(simModels, m)] = []byte("qwenlab simulator placeholder\n")
+			}
+			if placeholders != nil {
+				spec.Cmd = append(spec.Cmd, "--models", simModels)
+			}
+		}
+		spec.Cmd = append(spec.Cmd, rr.cfg.ComfyArgs...)
 	}
 	spec.HostPort, spec.Network, spec.Aliases = 0, rr.network, []string{comfyAlias}
 	spec.ContainerPort = 0 // nothing is published on the remote host
@@ -127,6 +144,11 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	rr.effSpec = &spec
 	if rr.comfyID, err = e.Create(ctx, spec); err != nil {
 		return inPhase("create", err)
+	}
+	if placeholders != nil {
+		if err := e.CopyFiles(ctx, rr.comfyID, placeholders); err != nil {
+			return inPhase("create", fmt.Errorf("placeholder models: %w", err))
+		}
 	}
 	if err := e.Start(ctx, rr.comfyID); err != nil {
 		return inPhase("start", err)
@@ -145,6 +167,11 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	}
 	if rr.agentID, err = e.Create(ctx, agent); err != nil {
 		return inPhase("create", fmt.Errorf("measuring container: %w", err))
+	}
+	if len(inputs) > 0 {
+		if err := e.CopyFiles(ctx, rr.agentID, inputs); err != nil {
+			return inPhase("create", fmt.Errorf("measuring container's workflow: %w", err))
+		}
 	}
 	if err := e.Start(ctx, rr.agentID); err != nil {
 		return inPhase("start", fmt.Errorf("measuring container: %w", err))
@@ -186,6 +213,37 @@ func (rr *remoteRun) do(ctx context.Context) (err error) {
 	return nil
 }
 
+// Where a remote run's files go: the measuring container reads a --workflow or scenario file
+// from agentInput, the simulator its placeholder models from simModels.
+const (
+	agentInput    = "/qwenlab-input"
+	agentWorkflow = agentInput + "/workflow.json"
+	agentScenario = agentInput + "/scenario.json"
+	simModels     = "/models"
+)
+
+// agentInputs are the files the measuring container needs beside its command line: the
+// --workflow or scenario file, as the user gave it (the plan read the same bytes; the report
+// says which graph ran through its hash).
+func (rr *remoteRun) agentInputs() (map[string][]byte, error) {
+	c := rr.cfg
+	switch {
+	case c.WorkflowPath != "":
+		b, err := os.ReadFile(c.WorkflowPath)
+		if err != nil {
+			return nil, fmt.Errorf("read workflow %s: %w", c.WorkflowPath, err)
+		}
+		return map[string][]byte{agentWorkflow: b}, nil
+	case c.Scenario.File() != "":
+		b, err := os.ReadFile(c.Scenario.File())
+		if err != nil {
+			return nil, fmt.Errorf("read scenario %s: %w", c.Scenario.File(), err)
+		}
+		return map[string][]byte{agentScenario: b}, nil
+	}
+	return nil, nil
+}
+
 // agentArgs is the measuring container's command line.
 func (rr *remoteRun) agentArgs() []string {
 	c := rr.cfg
@@ -196,6 +254,12 @@ func (rr *remoteRun) agentArgs() []string {
 		"--warmup", strconv.Itoa(c.Warmup + 1),
 		"--seed", strconv.FormatUint(c.Seed, 10), "--prompt-timeout", c.PromptTimeout.String(),
 		"--on-error", string(c.OnError), "--gpu-interval", c.GPUInterval.String()}
+	switch {
+	case c.WorkflowPath != "":
+		args = append(args, "--workflow", agentWorkflow)
+	case c.Scenario.File() != "":
+		args[slices.Index(args, "--scenario")+1] = agentScenario
+	}
 	if c.Metric != "" {
 		args = append(args, "--metric", string(c.Metric))
 	}
@@ -321,6 +385,12 @@ func (rr *remoteRun) merge(rep *report.Report) {
 		return
 	}
 	rep.Scenario = a.Scenario
+	if rr.cfg.WorkflowPath != "" { // the agent read it from its own copy
+		rep.Scenario.Name = "workflow:" + rr.cfg.WorkflowPath
+	}
+	if rr.plan != nil && a.Scenario.WorkflowSHA256 != "" && a.Scenario.WorkflowSHA256 != rr.plan.sha {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the measuring container ran workflow sha256 %s, not the %s checked here: the file changed during the run", short(a.Scenario.WorkflowSHA256), short(rr.plan.sha)))
+	}
 	rep.Target.ComfyUIVersion = a.Target.ComfyUIVersion
 	rep.GPU = a.GPU
 	if !a.GPU.Available {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +97,7 @@ func (goneRemote) CreateNetwork(context.Context, string, string) (string, error)
 func (goneRemote) WatchEvents(context.Context, string) <-chan docker.Event       { return nil }
 func (goneRemote) RemoveResource(context.Context, docker.Resource) error         { return nil }
 func (goneRemote) Name() string                                                  { return "gpu1" }
+func (goneRemote) CopyFiles(context.Context, string, map[string][]byte) error    { return nil }
 
 // A remote engine lost at teardown: the leftovers name what the run made, not the failed
 // listing, and the error is in phase teardown with the cleanup command (issue 10, item 19).
@@ -114,5 +117,45 @@ func TestRemoteTeardownNamesWhatItMade(t *testing.T) {
 	}
 	if got := rr.td.section().Leftovers; !slices.Equal(got, want) {
 		t.Errorf("leftovers = %q, want %q", got, want)
+	}
+}
+
+// A --workflow or scenario file reaches the measuring container as a copy in its own folder,
+// the command line naming that copy.
+func TestRemoteAgentInputs(t *testing.T) {
+	dir := t.TempDir()
+	wf := filepath.Join(dir, "mine.json")
+	if err := os.WriteFile(wf, []byte(`{"1": {"class_type": "EmptyImage", "inputs": {}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.WorkflowPath = wf
+	rr := &remoteRun{run: newRun(cfg, Deps{})}
+	in, err := rr.agentInputs()
+	if err != nil || len(in) != 1 || !strings.Contains(string(in[agentWorkflow]), "EmptyImage") {
+		t.Fatalf("inputs %v, %v", in, err)
+	}
+	if got := strings.Join(rr.agentArgs(), " "); !strings.Contains(got, "--workflow "+agentWorkflow) {
+		t.Errorf("agent args %q lack --workflow %s", got, agentWorkflow)
+	}
+
+	cfg = Defaults()
+	cfg.Scenario.Source, cfg.Scenario.Name = filepath.Join(dir, "s.json"), "mine"
+	if err := os.WriteFile(cfg.Scenario.Source, []byte(`{"name": "mine"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rr = &remoteRun{run: newRun(cfg, Deps{})}
+	if in, err := rr.agentInputs(); err != nil || string(in[agentScenario]) != `{"name": "mine"}` {
+		t.Fatalf("inputs %v, %v", in, err)
+	}
+	args := rr.agentArgs()
+	if i := slices.Index(args, "--scenario"); i < 0 || args[i+1] != agentScenario || slices.Contains(args, "--workflow") {
+		t.Errorf("agent args %q: want --scenario %s", args, agentScenario)
+	}
+
+	cfg = Defaults() // an embedded scenario needs no file
+	rr = &remoteRun{run: newRun(cfg, Deps{})}
+	if in, err := rr.agentInputs(); err != nil || in != nil {
+		t.Errorf("embedded scenario inputs %v, %v", in, err)
 	}
 }

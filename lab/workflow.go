@@ -49,7 +49,7 @@ type plan struct {
 func CheckPlan(cfg Config) error {
 	_, err := newPlan(cfg)
 	var se *staticError
-	if errors.As(err, &se) && cfg.WorkflowPath == "" && cfg.Scenario.Source == "embedded" {
+	if errors.As(err, &se) && cfg.WorkflowPath == "" && cfg.Scenario.File() == "" {
 		return nil
 	}
 	return err

@@ -34,7 +34,7 @@ type Target struct {
 type Scenario struct {
 	Name        string
 	Description string
-	// Source is "embedded" or the path of the scenario file.
+	// Source is SourceEmbedded or the path of the scenario file.
 	Source string
 	// Workflow is the API-format graph as written (the {"prompt": …} wrapper allowed).
 	Workflow json.RawMessage
@@ -47,6 +47,17 @@ type Scenario struct {
 	Budgets []string
 	// Note is shown before the run (e.g. why this scenario cannot work).
 	Note string
+}
+
+// SourceEmbedded is the Source of a scenario built into qwenlab.
+const SourceEmbedded = "embedded"
+
+// File returns the path of the scenario file s was read from, or "" for a built-in one.
+func (s Scenario) File() string {
+	if s.Source == SourceEmbedded {
+		return ""
+	}
+	return s.Source
 }
 
 var qwenParams = map[string]Target{
@@ -74,7 +85,7 @@ func builtin() []Scenario {
 		{
 			Name:        "qwen-image-t2i",
 			Description: "Qwen-Image text-to-image, the native ComfyUI graph (UNETLoader, CLIPLoader, VAELoader, KSampler), 512x512, 25 steps",
-			Source:      "embedded",
+			Source:      SourceEmbedded,
 			Workflow:    mustRead("workflows/qwen-image-t2i.json"),
 			Params:      qwenParams,
 			Models: []string{
@@ -86,7 +97,7 @@ func builtin() []Scenario {
 		{
 			Name:        "seed-plan",
 			Description: "the workflow of the original plan (CheckpointLoaderSimple -> QwenT2IWrapper -> SaveImage); QwenT2IWrapper is not a ComfyUI node, so the preflight rejects it",
-			Source:      "embedded",
+			Source:      SourceEmbedded,
 			Workflow:    mustRead("workflows/seed-plan.json"),
 			Params:      seedPlanParams,
 			Models:      []string{"checkpoints/Qwen-Image-Edit-2509-FP8/diffusion_pytorch_model.safetensors"},
