@@ -209,7 +209,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	})
 	group(fs, groupTiming, func() {
 		fs.DurationVar(&c.StartTimeout, "start-timeout", c.StartTimeout, "create → ComfyUI answering")
-		fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for stop + remove")
+		fs.DurationVar(&c.TeardownTimeout, "teardown-timeout", c.TeardownTimeout, "time allowed for the whole teardown: every stop, log drain and remove, and the check for leftovers")
 		fs.DurationVar(&c.StopTimeout, "stop-timeout", c.StopTimeout, "grace period before the container is killed")
 		fs.StringArrayVar(&f.budgets, "budget", nil, "phase budget PHASE=DUR (e.g. model_load=30s, ready=60s); repeatable")
 		fs.DurationVar(&c.SlowGap, "slow-gap", c.SlowGap, "report a quiet log period longer than this as a slow step")

@@ -108,7 +108,7 @@ type Info struct {
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	res, err := c.cli.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return Info{}, fmt.Errorf("docker info: %w", err)
+		return Info{}, fmt.Errorf("docker info: %w", c.engineErr(err))
 	}
 	si := res.Info
 	in := Info{
@@ -175,7 +175,7 @@ func (c *Client) ImageInspect(ctx context.Context, ref string) (Image, error) {
 		if cerrdefs.IsNotFound(err) {
 			return Image{}, fmt.Errorf("inspect image %s: %w: pull it with `docker pull %s` or run with --pull always", ref, ErrImageNotFound, ref)
 		}
-		return Image{}, fmt.Errorf("inspect image %s: %w", ref, err)
+		return Image{}, fmt.Errorf("inspect image %s: %w", ref, c.engineErr(err))
 	}
 	im := Image{
 		Ref:         ref,
@@ -197,7 +197,7 @@ func (c *Client) ImageInspect(ctx context.Context, ref string) (Image, error) {
 func (c *Client) Pull(ctx context.Context, ref string, progress func(PullProgress)) error {
 	resp, err := c.cli.ImagePull(ctx, ref, client.ImagePullOptions{})
 	if err != nil {
-		return fmt.Errorf("pull %s: %w", ref, err)
+		return fmt.Errorf("pull %s: %w", ref, c.engineErr(err))
 	}
 	defer resp.Close()
 	var t pullTracker

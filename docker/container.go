@@ -178,7 +178,7 @@ func (c *Client) Create(ctx context.Context, s Spec) (string, error) {
 		if cerrdefs.IsNotFound(err) {
 			return "", fmt.Errorf("create container: %w: %w", ErrImageNotFound, err)
 		}
-		return "", fmt.Errorf("create container: %w", err)
+		return "", fmt.Errorf("create container: %w", c.engineErr(err))
 	}
 	return res.ID, nil
 }
@@ -207,7 +207,7 @@ func (c *Client) Start(ctx context.Context, id string) error {
 		port := c.boundPort(ctx, id)
 		return fmt.Errorf("start container %s: %w: %s (pick another --port or stop what listens there): %w", shortid.Of(id), ErrPortInUse, port, err)
 	}
-	return fmt.Errorf("start container %s: %w", shortid.Of(id), err)
+	return fmt.Errorf("start container %s: %w", shortid.Of(id), c.engineErr(err))
 }
 
 // boundPort names the host address a container asked for, for messages.
@@ -241,7 +241,7 @@ type State struct {
 func (c *Client) Inspect(ctx context.Context, id string) (State, error) {
 	res, err := c.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return State{}, fmt.Errorf("inspect container %s: %w", shortid.Of(id), err)
+		return State{}, fmt.Errorf("inspect container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return stateOf(res.Container), nil
 }
@@ -314,7 +314,7 @@ func (c *Client) WaitExit(ctx context.Context, id string) <-chan State {
 			st = State{Status: "removed"}
 		}
 		if waitErr != nil && st.Error == "" {
-			st.Error = fmt.Sprintf("wait: %v", waitErr)
+			st.Error = fmt.Sprintf("wait: %v", c.engineErr(waitErr))
 		}
 		out <- st
 	}()
@@ -330,7 +330,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 	}
 	_, err := c.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsNotModified(err) {
-		return fmt.Errorf("stop container %s: %w", shortid.Of(id), err)
+		return fmt.Errorf("stop container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return nil
 }
@@ -340,7 +340,7 @@ func (c *Client) Stop(ctx context.Context, id string, timeout time.Duration) err
 func (c *Client) Remove(ctx context.Context, id string) error {
 	_, err := c.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "already in progress") {
-		return fmt.Errorf("remove container %s: %w", shortid.Of(id), err)
+		return fmt.Errorf("remove container %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	return nil
 }

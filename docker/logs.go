@@ -40,7 +40,7 @@ func (c *Client) FollowLogs(ctx context.Context, id string, fn func(LogLine)) er
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("follow logs %s: %w", shortid.Of(id), err)
+		return fmt.Errorf("follow logs %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	q := newByteQueue()
 	done := make(chan struct{})

@@ -35,7 +35,7 @@ func (c *Client) ListLabelled(ctx context.Context, runID string) ([]Resource, er
 	var out []Resource
 	cs, err := c.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
+		return nil, fmt.Errorf("list containers: %w", c.engineErr(err))
 	}
 	for _, s := range cs.Items {
 		name := ""
@@ -47,14 +47,14 @@ func (c *Client) ListLabelled(ctx context.Context, runID string) ([]Resource, er
 	}
 	ns, err := c.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
+		return nil, fmt.Errorf("list networks: %w", c.engineErr(err))
 	}
 	for _, n := range ns.Items {
 		out = append(out, Resource{Kind: "network", ID: n.ID, Name: n.Name, RunID: n.Labels[LabelRun], Owner: n.Labels[LabelOwner], Created: n.Created})
 	}
 	vs, err := c.cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
-		return nil, fmt.Errorf("list volumes: %w", err)
+		return nil, fmt.Errorf("list volumes: %w", c.engineErr(err))
 	}
 	for _, v := range vs.Items {
 		out = append(out, Resource{Kind: "volume", ID: v.Name, Name: v.Name, RunID: v.Labels[LabelRun], Owner: v.Labels[LabelOwner], Created: parseEngineTime(v.CreatedAt)})
@@ -87,7 +87,7 @@ func (c *Client) RemoveResource(ctx context.Context, r Resource) error {
 		return fmt.Errorf("remove %s %s: unknown kind", r.Kind, r.ID)
 	}
 	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove %s %s: %w", r.Kind, cmp.Or(r.Name, r.ID), err)
+		return fmt.Errorf("remove %s %s: %w", r.Kind, cmp.Or(r.Name, r.ID), c.engineErr(err))
 	}
 	return nil
 }

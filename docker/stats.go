@@ -28,7 +28,7 @@ func (c *Client) StreamStats(ctx context.Context, id string, fn func(Stats)) err
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("stats %s: %w", shortid.Of(id), err)
+		return fmt.Errorf("stats %s: %w", shortid.Of(id), c.engineErr(err))
 	}
 	defer res.Body.Close()
 	if err := decodeStats(res.Body, fn); err != nil && ctx.Err() == nil {

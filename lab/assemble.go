@@ -54,20 +54,11 @@ func (r *run) assemble(runErr error) *report.Report {
 		rep.Warm = r.warmSection()
 	}
 	rep.GPU = r.gpuSection()
-	r.mu.Lock()
-	if r.stats.n > 0 {
-		rep.Container = &report.ContainerStats{
-			CPUPercentMean: r.stats.cpuSum / float64(r.stats.n),
-			CPUPercentMax:  r.stats.cpuMax,
-			MemPeakBytes:   r.stats.memPeak,
-			MemLimitBytes:  r.stats.limit,
-		}
-	}
-	r.mu.Unlock()
+	rep.Container = r.stats.section()
 	rep.Determinism = r.determinism
 	rep.Logs = r.logsSection(runErr)
 	rep.Missing = r.missing(rep)
-	rep.Teardown = r.teardown
+	rep.Teardown = r.td.section()
 	rep.Warnings = append(rep.Warnings, r.warnings...)
 	rep.Warnings = append(rep.Warnings, r.runWarnings()...)
 	rep.Warnings = append(rep.Warnings, report.NoiseWarnings(rep.Warm)...)
@@ -167,7 +158,7 @@ func (r *run) coldSection() *report.ColdStart {
 		}
 		cold := report.ColdRun{Index: i, Phases: phases, Timeline: cr.tl.entries()}
 		if end := cr.tl.end(); !end.IsZero() {
-			cold.TotalS = end.Sub(cr.Start).Seconds()
+			cold.TotalS = ptr(end.Sub(cr.Start).Seconds())
 		}
 		if !cr.Ready.IsZero() {
 			cold.ReadyS = ptr(cr.Ready.Sub(cr.Start).Seconds())
@@ -509,6 +500,14 @@ func (r *run) missing(rep *report.Report) map[string]string {
 				m["cold_start.phases.first_log_s"] = "the server logged nothing and never answered"
 			}
 		}
+		if cs.TotalS == nil {
+			m["cold_start.total_s"] = neverMeasured
+		}
+		for i, cold := range cs.Runs {
+			if cold.TotalS == nil {
+				m[fmt.Sprintf("cold_start.runs[%d].total_s", i)] = neverMeasured
+			}
+		}
 		if fp := cs.FirstPrompt; fp != nil && fp.E2ES == nil {
 			m["cold_start.first_prompt.e2e_s"] = neverEnded(*fp)
 		}
@@ -524,12 +523,7 @@ func (r *run) missing(rep *report.Report) map[string]string {
 	if rep.Container == nil && rep.Target.Kind == report.TargetDocker {
 		m["container"] = "no stats from the engine"
 	}
-	if rep.Teardown.StopS == nil && r.stopErr != nil {
-		m["teardown.stop_s"] = "the stop call failed: " + report.RedactString(r.stopErr.Error(), r.secrets)
-	}
-	if rep.Teardown.RemoveS == nil && r.removeErr != nil {
-		m["teardown.remove_s"] = "the remove call failed: " + report.RedactString(r.removeErr.Error(), r.secrets)
-	}
+	r.td.missing(m, r.secrets)
 	if w := rep.Warm; w != nil {
 		for i, run := range w.Warmups {
 			if run.E2ES == nil {
@@ -550,6 +544,9 @@ func (r *run) missing(rep *report.Report) map[string]string {
 	}
 	return m
 }
+
+// neverMeasured is why a cold start has no total.
+const neverMeasured = "the cold start failed before any of its phases ended (see the error)"
 
 // neverEnded says why a run has no end-to-end time (e2e_s and latency_s are null).
 func neverEnded(run report.Run) string {

@@ -81,7 +81,7 @@ func (s *logSink) times() (first, started time.Time) {
 
 // coldStart creates and starts a fresh container, waits until ComfyUI answers, checks the
 // workflow against the live server and sends the first prompt. The container's watchers (exit,
-// logs, stats) run until teardownContainer ends them.
+// logs, stats) run until its teardown ends them.
 func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *coldRun, error) {
 	e := r.deps.Engine
 	cr := &coldRun{Index: i, Start: time.Now()}
@@ -102,7 +102,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	id, err := e.Create(ctx, spec)
 	if id != "" {
 		cr.ID = id
-		r.containers = append(r.containers, cr)
+		r.td.add(cr)
 	}
 	if err != nil {
 		return nil, cr, inPhase("create", err)
@@ -133,7 +133,9 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 
 	go func() {
 		defer close(cr.logsDone)
-		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil {
+		// A stream cut while the container is being stopped (the engine going away during
+		// teardown) is said by the teardown, not here.
+		if err := e.FollowLogs(watchCtx, id, cr.logs.add); err != nil && watchCtx.Err() == nil && !cr.stopping.Load() {
 			r.progressf("warning: following logs: %v", err)
 		}
 	}()
@@ -149,17 +151,21 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 			if st.Status == "removed" && st.Error != "" {
 				// Not an exit: the engine stopped answering about the container (or it was
 				// removed behind qwenlab's back).
-				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error})
+				cancelRun(&EngineLostError{Phase: phase.get(), Detail: st.Error, RunID: r.cfg.RunID})
 				return
 			}
-			cr.drainLogs(time.Second) // the stream ends with the container: keep its last lines
+			if lost := r.shutdownCause(watchCtx, phase.get(), st); lost != nil && !cr.stopping.Load() {
+				cancelRun(lost)
+				return
+			}
+			cr.drainLogs(watchCtx, time.Second) // the stream ends with the container: keep its last lines
 			cancelRun(&ContainerExitError{Phase: phase.get(), State: st, Tail: cr.Tracker.Snapshot().Tail})
 		case <-watchCtx.Done():
 		}
 	}()
 	go func() {
 		_ = e.StreamStats(watchCtx, id, func(s docker.Stats) {
-			r.addStats(s)
+			r.stats.add(s)
 			r.stall.stats(s, time.Now())
 		})
 	}()
@@ -170,7 +176,10 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	if !st.Running && !st.FinishedAt.IsZero() {
 		// It already died: say so with its exit code and last lines, as the exit watcher would.
-		cr.drainLogs(time.Second)
+		if lost := r.shutdownCause(ctx, "startup", st); lost != nil {
+			return nil, cr, inPhase("start", lost)
+		}
+		cr.drainLogs(ctx, time.Second)
 		return nil, cr, inPhase("start", &ContainerExitError{Phase: "startup", State: st, Tail: cr.Tracker.Snapshot().Tail})
 	}
 	if st.HostPort == 0 {
@@ -227,7 +236,7 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	cr.Done = res.End
 	r.addPromptSpans(cr, pr)
 	if pr.Err != nil && (r.stopsRun(pr) || runCtx.Err() != nil) {
-		return c, cr, inPhase("first prompt", causeOr(runCtx, pr.Err))
+		return c, cr, inPhase("first prompt", r.promptFailure(runCtx, pr.Err))
 	}
 	if pr.Err != nil {
 		firstDone("failed")
@@ -237,6 +246,22 @@ func (r *run) coldStart(ctx context.Context, i int, spec docker.Spec) (Comfy, *c
 	}
 	phase.set("warm runs")
 	return c, cr, nil
+}
+
+// shutdownCause checks, before a container's exit is blamed on the container, that the engine
+// is still there. A normal engine shutdown (SIGTERM to dockerd) stops every container — exit
+// code 0, or 143 — after the engine stopped accepting connections and just before it goes
+// away; an engine that accepts none is the cause (nil: it answers, the exit is the
+// container's own).
+func (r *run) shutdownCause(ctx context.Context, phase string, st docker.State) error {
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := r.deps.Engine.Alive(actx)
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	return &EngineLostError{Phase: phase, RunID: r.cfg.RunID,
+		Detail: fmt.Sprintf("the container exited with code %d as the engine shut down: %v", st.ExitCode, err)}
 }
 
 // waitReady races an HTTP probe with short backoff against the "server started" log line:
@@ -315,6 +340,30 @@ type atomicString struct {
 
 func (a *atomicString) set(v string) { a.mu.Lock(); a.v = v; a.mu.Unlock() }
 func (a *atomicString) get() string  { a.mu.Lock(); defer a.mu.Unlock(); return a.v }
+
+// promptFailure is the error a failed prompt ends the run with. A prompt that failed because
+// its container went away (the socket reset) is explained by the container's exit watcher —
+// the exit code and last lines, or the engine's shutdown — which may report a moment after the
+// prompt failed: when the container is no longer running, wait (bounded) for its word.
+func (r *run) promptFailure(ctx context.Context, err error) error {
+	n := len(r.colds)
+	if cause := causeOr(ctx, err); cause != err || r.deps.Engine == nil || n == 0 || r.colds[n-1].ID == "" {
+		return cause
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	st, ierr := r.deps.Engine.Inspect(ictx, r.colds[n-1].ID)
+	cancel()
+	if ierr == nil && st.Running {
+		return err // the server failed the prompt, the container is fine
+	}
+	t := time.NewTimer(5 * time.Second) // the watcher drains logs (1 s) and may ask the engine (2 s)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return causeOr(ctx, err)
+}
 
 func causeOr(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {

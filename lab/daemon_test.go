@@ -131,7 +131,14 @@ func TestDockerEngineGoesAway(t *testing.T) {
 	if rep.Error == nil || !strings.Contains(rep.Error.Message, "lost the Docker Engine") {
 		t.Errorf("report error: %+v", rep.Error)
 	}
-	if rep.Teardown.Removed || len(rep.Teardown.Leftovers) == 0 {
-		t.Errorf("teardown claims success without an engine: %+v", rep.Teardown)
+	if rep.Teardown.Removed || len(rep.Teardown.Leftovers) != 1 || !strings.HasPrefix(rep.Teardown.Leftovers[0], "container ") || !strings.HasSuffix(rep.Teardown.Leftovers[0], " (not confirmed removed: engine unreachable)") {
+		t.Errorf("teardown claims success without an engine, or does not name the container: %+v", rep.Teardown)
 	}
+	// One message: the engine lost mid-run, naming the container and the cleanup command;
+	// no raw request URLs.
+	msg := err.Error()
+	if !strings.Contains(msg, "qwenlab cleanup --run "+cfg.RunID) || !strings.Contains(msg, "may still exist") || strings.Contains(msg, "%2F") || strings.Count(msg, "lost the Docker Engine") != 1 {
+		t.Errorf("error: %s", msg)
+	}
+	t.Logf("error: %s\nteardown: %+v", msg, rep.Teardown)
 }

@@ -23,6 +23,8 @@ type Engine interface {
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	Remove(ctx context.Context, id string) error
 	ListLabelled(ctx context.Context, runID string) ([]docker.Resource, error)
+	// Alive pings the engine over a fresh connection (see [docker.Client.Alive]).
+	Alive(ctx context.Context) error
 }
 
 // RemoteEngine is what a run on a remote engine needs beyond [Engine]: a private network,

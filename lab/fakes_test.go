@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qwenlab/qwenlab/comfy"
@@ -23,6 +24,7 @@ type fakeEngine struct {
 	live      map[string]bool
 	n         int
 	logLines  []string
+	createErr error
 	startErr  error
 	removeErr error
 	stopErr   error             // returned by Stop (an engine that cannot be reached)
@@ -30,6 +32,12 @@ type fakeEngine struct {
 	images    map[string]docker.Image
 	stopped   map[string]chan struct{} // closed by Stop: ends that container's log stream
 	foreign   []docker.Resource        // left by other (crashed) runs
+	aliveErr  error                    // returned by Alive (an engine shutting down)
+	exited    atomic.Bool              // Inspect says the container exited
+	// blockOn makes the named calls ("stop", "remove", "list") wait until their context
+	// ends (a frozen engine); deadlines records the deadline each of those calls was given.
+	blockOn   map[string]bool
+	deadlines []time.Time
 }
 
 func newFakeEngine() *fakeEngine {
@@ -80,6 +88,10 @@ func (f *fakeEngine) Pull(_ context.Context, ref string, _ func(docker.PullProgr
 func (f *fakeEngine) Create(_ context.Context, s docker.Spec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		f.calls = append(f.calls, "create failed")
+		return "", f.createErr
+	}
 	f.n++
 	id := fmt.Sprintf("c%d", f.n)
 	f.specs = append(f.specs, s)
@@ -95,6 +107,9 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 }
 
 func (f *fakeEngine) Inspect(context.Context, string) (docker.State, error) {
+	if f.exited.Load() {
+		return docker.State{Status: "exited", FinishedAt: time.Now()}, nil
+	}
 	return docker.State{Running: true, Status: "running", HostPort: 40123}, nil
 }
 
@@ -131,8 +146,30 @@ func (f *fakeEngine) StreamStats(ctx context.Context, id string, fn func(docker.
 	return nil
 }
 
-func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+// frozen blocks a call of a frozen engine until its context ends, and records its deadline.
+func (f *fakeEngine) frozen(ctx context.Context, call string) error {
+	f.mu.Lock()
+	block := f.blockOn[call]
+	if dl, ok := ctx.Deadline(); ok {
+		f.deadlines = append(f.deadlines, dl)
+	} else {
+		f.deadlines = append(f.deadlines, time.Time{})
+	}
+	f.mu.Unlock()
+	if !block {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeEngine) Alive(context.Context) error { return f.aliveErr }
+
+func (f *fakeEngine) Stop(ctx context.Context, id string, _ time.Duration) error {
 	f.record("stop %s", id)
+	if err := f.frozen(ctx, "stop"); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.stopped[id]; ok {
@@ -145,8 +182,11 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 	return f.stopErr
 }
 
-func (f *fakeEngine) Remove(_ context.Context, id string) error {
+func (f *fakeEngine) Remove(ctx context.Context, id string) error {
 	f.record("remove %s", id)
+	if err := f.frozen(ctx, "remove"); err != nil {
+		return err
+	}
 	if f.removeErr != nil {
 		return f.removeErr
 	}
@@ -156,7 +196,12 @@ func (f *fakeEngine) Remove(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeEngine) ListLabelled(_ context.Context, runID string) ([]docker.Resource, error) {
+func (f *fakeEngine) ListLabelled(ctx context.Context, runID string) ([]docker.Resource, error) {
+	if runID != "" {
+		if err := f.frozen(ctx, "list"); err != nil {
+			return nil, err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []docker.Resource
@@ -183,6 +228,7 @@ type fakeComfy struct {
 	server     time.Duration // server-side execution time
 	ignoreSeed bool
 	closed     bool
+	failing    func(idx int) // called as prompt idx fails (failAt)
 }
 
 func newFakeComfy(wf comfy.Workflow) *fakeComfy {
@@ -262,6 +308,9 @@ func (c *fakeComfy) Run(ctx context.Context, w comfy.Workflow) (*comfy.Result, e
 	res.ImageAt = res.Started.Add(c.server)
 	res.End = res.Started.Add(c.server + c.lag)
 	if failErr != nil {
+		if c.failing != nil {
+			c.failing(idx)
+		}
 		res.Status = "error"
 		return res, failErr
 	}

@@ -31,8 +31,8 @@ func TestNeverMeasuredValuesAreNullWithAReason(t *testing.T) {
 	// A cold start whose server never logged nor answered, and whose first prompt never ended.
 	cr := &coldRun{ID: "c0ffee", Start: at(0), First: &promptRun{Kind: "cold", Seed: 41, Err: errors.New("server never answered"), Res: &comfy.Result{Status: "error"}}}
 	r.colds = []*coldRun{cr}
-	r.containers = []*coldRun{cr}
-	if err := r.teardownContainer(context.Background(), cr); err == nil {
+	r.td.add(cr)
+	if err := r.td.one(context.Background(), cr); err == nil {
 		t.Fatal("teardown with a failing stop returned no error")
 	}
 	rep := r.assemble(nil)
@@ -91,5 +91,40 @@ func TestNeverMeasuredValuesAreNullWithAReason(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^\s+2\s+43\s+—`).MatchString(warm) {
 		t.Errorf("the crashed run's e2e is not shown as —:\n%s", warm)
+	}
+}
+
+// A cold start that measured nothing (the create call failed) has total_s null with a reason,
+// not 0, in the report and the summary.
+func TestColdStartThatMeasuredNothingHasNoTotal(t *testing.T) {
+	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
+	e.createErr = errors.New("create container: no space left on device")
+	rep, err := UpAndBench(context.Background(), testConfig(), testDeps(e, c))
+	if err == nil {
+		t.Fatal("a failed create gave no error")
+	}
+	cs := rep.ColdStart
+	if cs == nil {
+		t.Fatal("no cold start section for the attempted cold start")
+	}
+	if cs.TotalS != nil {
+		t.Errorf("total_s = %v for a cold start that measured nothing, want null", *cs.TotalS)
+	}
+	if why := rep.Missing["cold_start.total_s"]; !strings.Contains(why, "failed before any of its phases ended") {
+		t.Errorf("missing[cold_start.total_s] = %q", why)
+	}
+	b, err := report.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"total_s": null`) {
+		t.Errorf("report JSON lacks a null total_s")
+	}
+	var out bytes.Buffer
+	if err := report.RenderSummary(&out, rep); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); strings.Contains(s, "total 0 s") || !strings.Contains(s, "total — (the cold start failed before") {
+		t.Errorf("summary:\n%s", s)
 	}
 }

@@ -111,7 +111,7 @@ func TestPullFromLocalRegistry(t *testing.T) {
 		p := eng.last
 		eng.mu.Unlock()
 		t.Logf("%s: pulled %s (%d bytes, layers %d/%d, image %d bytes) in %.3fs; cold start %.3fs",
-			name, img.Ref, p.Total, p.LayersDone, p.Layers, img.Size, *cs.Phases.PullS, cs.TotalS)
+			name, img.Ref, p.Total, p.LayersDone, p.Layers, img.Size, *cs.Phases.PullS, *cs.TotalS)
 	}
 
 	rep, err := run("missing", "missing", true)

@@ -287,8 +287,21 @@ func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 	defer cancel()
 	res, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
 	if err != nil {
-		rr.teardown.Leftovers = []string{"unknown: " + err.Error()}
-		return fmt.Errorf("teardown: %w", err)
+		// Name what this run made, not the failed listing.
+		why := "the engine did not list the run's resources"
+		if engineGone(err) {
+			why = "engine unreachable"
+		}
+		rr.td.sec.Leftovers = []string{}
+		for _, id := range []string{rr.comfyID, rr.agentID} {
+			if id != "" {
+				rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "container "+short(id)+" (not confirmed removed: "+why+")")
+			}
+		}
+		if rr.network != "" {
+			rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "network "+rr.network+" (not confirmed removed: "+why+")")
+		}
+		return inPhase(report.ErrorPhaseTeardown, fmt.Errorf("list the run's resources on %s: %w; once the engine answers, run `qwenlab cleanup --run %s` against it", rr.e.Name(), err, rr.cfg.RunID))
 	}
 	t := time.Now()
 	var errs []error
@@ -301,16 +314,16 @@ func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 		}
 	}
 	removeS := time.Since(t).Seconds()
-	rr.teardown.RemoveS = &removeS
+	rr.td.sec.RemoveS = &removeS
 	left, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	rr.teardown.Leftovers = []string{}
+	rr.td.sec.Leftovers = []string{}
 	for _, x := range left {
-		rr.teardown.Leftovers = append(rr.teardown.Leftovers, x.Kind+" "+short(x.ID))
+		rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, x.Kind+" "+short(x.ID))
 	}
-	rr.teardown.Removed = err == nil && len(left) == 0
+	rr.td.sec.Removed = err == nil && len(left) == 0
 	if rr.cfg.Keep {
 		rr.warnf("kept ComfyUI on %s (--keep); remove it with `qwenlab cleanup --run %s` against that engine", rr.e.Name(), rr.cfg.RunID)
 		return nil
@@ -430,6 +443,6 @@ func (rr *remoteRun) coldFromEvents(a *report.Report, first *report.Run) *report
 			end = fe
 		}
 	}
-	cs.TotalS = at(end)
+	cs.TotalS = ptr(at(end))
 	return cs
 }

@@ -1,6 +1,9 @@
 package lab
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,8 +53,8 @@ func TestRemoteMerge(t *testing.T) {
 	check("start_s", cs.Phases.StartS, 0.5)
 	check("ready_s", cs.Phases.ReadyS, 2.5)
 	check("first_prompt_s", cs.Phases.FirstPromptS, 2)
-	if cs.TotalS < 5-1e-9 || cs.TotalS > 5+1e-9 {
-		t.Errorf("total %g, want 5", cs.TotalS)
+	if cs.TotalS == nil || *cs.TotalS < 5-1e-9 || *cs.TotalS > 5+1e-9 {
+		t.Errorf("total %v, want 5", cs.TotalS)
 	}
 	if cs.FirstPrompt == nil || cs.FirstPrompt.Seed != "42" || len(rep.Warm.Warmups) != 1 || rep.Warm.Warmups[0].Seed != "43" {
 		t.Errorf("first prompt %+v, warmups %+v", cs.FirstPrompt, rep.Warm.Warmups)
@@ -81,6 +84,39 @@ func TestRemoteAgentArgs(t *testing.T) {
 	}
 	if slices.Contains(rr.agentArgs(), "--port") {
 		t.Error("the measuring container must publish nothing")
+	}
+}
+
+// gone is a remote engine that stopped answering.
+type goneRemote struct{ *fakeEngine }
+
+func (goneRemote) ListLabelled(context.Context, string) ([]docker.Resource, error) {
+	return nil, fmt.Errorf("list containers: no answer from the Docker Engine at ssh://gpu1 (EOF): %w", docker.ErrUnreachable)
+}
+func (goneRemote) CreateNetwork(context.Context, string, string) (string, error) { return "", nil }
+func (goneRemote) WatchEvents(context.Context, string) <-chan docker.Event       { return nil }
+func (goneRemote) RemoveResource(context.Context, docker.Resource) error         { return nil }
+func (goneRemote) Name() string                                                  { return "gpu1" }
+func (goneRemote) CopyFiles(context.Context, string, map[string][]byte) error    { return nil }
+
+// A remote engine lost at teardown: the leftovers name what the run made, not the failed
+// listing, and the error is in phase teardown with the cleanup command (issue 10, item 19).
+func TestRemoteTeardownNamesWhatItMade(t *testing.T) {
+	cfg := Defaults()
+	cfg.RunID = "r1"
+	rr := &remoteRun{run: newRun(cfg, Deps{}), e: goneRemote{newFakeEngine()}, comfyID: "0123456789abcdef", agentID: "fedcba9876543210", network: "qwenlab-r1"}
+	err := rr.teardownRemote(context.Background())
+	var pe *PhaseError
+	if !errors.As(err, &pe) || pe.Phase != "teardown" || !strings.Contains(err.Error(), "qwenlab cleanup --run r1") {
+		t.Errorf("error: %v", err)
+	}
+	want := []string{
+		"container 0123456789ab (not confirmed removed: engine unreachable)",
+		"container fedcba987654 (not confirmed removed: engine unreachable)",
+		"network qwenlab-r1 (not confirmed removed: engine unreachable)",
+	}
+	if got := rr.td.section().Leftovers; !slices.Equal(got, want) {
+		t.Errorf("leftovers = %q, want %q", got, want)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,10 +58,34 @@ func (e *ContainerExitError) Error() string {
 type EngineLostError struct {
 	Phase  string
 	Detail string
+	// Containers are the (short) ids of the containers that may still exist, once teardown
+	// knows them; RunID names the run for `qwenlab cleanup --run`.
+	Containers []string
+	RunID      string
+	// Removed says the teardown removed everything after all (the engine answered it).
+	Removed bool
 }
 
 func (e *EngineLostError) Error() string {
-	return fmt.Sprintf("lost the Docker Engine during %s (%s): the measurements so far are in the report; the container may still run: once the engine is back, run `qwenlab cleanup`", e.Phase, e.Detail)
+	cleanup := "`qwenlab cleanup`"
+	if e.RunID != "" {
+		cleanup = "`qwenlab cleanup --run " + e.RunID + "`"
+	}
+	left := "the container may still run"
+	switch len(e.Containers) {
+	case 0:
+	case 1:
+		left = "container " + e.Containers[0] + " may still exist"
+	default:
+		left = "containers " + strings.Join(e.Containers, ", ") + " may still exist"
+	}
+	if e.Removed {
+		return fmt.Sprintf("lost the Docker Engine during %s (%s): the measurements so far are in the report; the teardown still removed the container", e.Phase, e.Detail)
+	}
+	if e.Phase == report.ErrorPhaseTeardown { // every measurement was taken
+		return fmt.Sprintf("lost the Docker Engine during teardown (%s): %s; once the engine is back run %s", e.Detail, left, cleanup)
+	}
+	return fmt.Sprintf("lost the Docker Engine during %s (%s): the measurements so far are in the report; %s: once the engine is back, run %s", e.Phase, e.Detail, left, cleanup)
 }
 
 // PhaseError records the phase a run failed in.
@@ -73,7 +96,7 @@ type PhaseError struct {
 
 func (e *PhaseError) Error() string {
 	msg := e.Err.Error()
-	if strings.HasPrefix(msg, e.Phase+" ") || strings.HasPrefix(msg, e.Phase+":") {
+	if strings.HasPrefix(msg, e.Phase+" ") || strings.HasPrefix(msg, e.Phase+":") || strings.Contains(msg, " during "+e.Phase+" ") {
 		return msg // "pull: pull X: …" says it twice
 	}
 	return e.Phase + ": " + msg
@@ -109,15 +132,18 @@ type coldRun struct {
 	prompts  []*promptRun    // every prompt sent to this container, in order
 }
 
-// drainLogs waits (at most d) for the container's log stream to end, which it does once the
-// container has stopped, so the last lines are in the tracker.
-func (c *coldRun) drainLogs(d time.Duration) {
+// drainLogs waits (at most d, and not past ctx) for the container's log stream to end, which
+// it does once the container has stopped, so the last lines are in the tracker.
+func (c *coldRun) drainLogs(ctx context.Context, d time.Duration) {
 	if c.logsDone == nil {
 		return
 	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-c.logsDone:
-	case <-time.After(d):
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
@@ -147,7 +173,6 @@ type run struct {
 	colds       []*coldRun
 	warmups     []*promptRun
 	warm        []*promptRun
-	containers  []*coldRun // containers still to tear down
 	modelBytes  uint64
 	pageCache   []*pageCacheState // per cold start; nil entries without --models
 
@@ -155,21 +180,17 @@ type run struct {
 	stall    *stallWatch
 	phaseNow atomic.Pointer[atomicString] // the current container's phase, for the stall watcher
 	abort    context.CancelCauseFunc      // ends the run at once (a stall under --fail-on-slow)
-	teardown report.Teardown
-	// stopErr and removeErr are why the last teardown's stop_s / remove_s are null.
-	stopErr, removeErr error
-	slow               []report.SlowStep
-	closers            []func()
-	secrets            []string     // --env values to redact everywhere
-	effSpec            *docker.Spec // the container as created (--compose reports it)
-	readyAt            *time.Time   // bench --wait-ready: when the server first answered
-	logs               *logFile     // --save-logs, once opened
-	logsErr            string       // why --save-logs is incomplete ("" = it is not)
+	td       *teardown
+	slow     []report.SlowStep
+	closers  []func()
+	secrets  []string     // --env values to redact everywhere
+	effSpec  *docker.Spec // the container as created (--compose reports it)
+	readyAt  *time.Time   // bench --wait-ready: when the server first answered
+	logs     *logFile     // --save-logs, once opened
+	logsErr  string       // why --save-logs is incomplete ("" = it is not)
 
 	gpuWatch gpuWatch // the container's GPUs, sampled in the background
-
-	mu    sync.Mutex
-	stats statsAgg
+	stats    statsAgg // the engine's stats stream for the container
 }
 
 func newRun(cfg Config, deps Deps) *run {
@@ -178,6 +199,7 @@ func newRun(cfg Config, deps Deps) *run {
 	}
 	r := &run{cfg: cfg, deps: deps, startedAt: deps.Now(), t0: time.Now(), secrets: report.SecretValues(cfg.Env)}
 	r.stall = newStallWatch(cfg.Stall, r.currentPhase, r.stalled)
+	r.td = newTeardown(deps.Engine, cfg, teardownHooks{stage: r.stage, note: r.progressf, warn: r.warnf, stopping: r.stall.containerStopping})
 	return r
 }
 
@@ -211,8 +233,7 @@ func UpAndBench(ctx context.Context, cfg Config, deps Deps) (*report.Report, err
 func Refused(cfg Config, deps Deps, phase string, err error) *report.Report {
 	r := newRun(cfg, deps)
 	r.plan, _ = newPlan(cfg)
-	r.teardown.Removed = true // nothing was created
-	r.teardown.Leftovers = []string{}
+	r.td.nothingCreated()
 	return r.assemble(inPhase(phase, err))
 }
 
@@ -229,7 +250,7 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 	defer stopWatch()
 	// Teardown runs whatever happens, and also proves that a run refused early left nothing.
 	defer func() {
-		err = errors.Join(err, r.finalTeardown(ctx))
+		err = withTeardown(err, r.td.final(ctx), r.td.section().Removed)
 	}()
 	if r.plan, err = newPlan(r.cfg); err != nil {
 		return inPhase("preflight", err)
@@ -290,12 +311,30 @@ func (r *run) upAndBench(ctx context.Context) (err error) {
 			return err
 		}
 		if i < n-1 {
-			if err := r.teardownContainer(ctx, cr); err != nil {
-				return inPhase("teardown", err)
+			if err := r.td.one(ctx, cr); err != nil {
+				return inPhase(report.ErrorPhaseTeardown, err)
 			}
 		}
 	}
 	return nil
+}
+
+// withTeardown joins the teardown's error to the run's. An engine lost mid-run and found
+// gone again by the teardown is one failure: the run's message, now naming what may be left;
+// one that answered the teardown after all (removed) leaves nothing to clean up.
+func withTeardown(runErr, tdErr error, removed bool) error {
+	var lost, tdLost *EngineLostError
+	if tdErr == nil {
+		if removed && errors.As(runErr, &lost) {
+			lost.Removed = true
+		}
+		return runErr
+	}
+	if errors.As(runErr, &lost) && errors.As(tdErr, &tdLost) {
+		lost.Containers, lost.RunID = tdLost.Containers, tdLost.RunID
+		return runErr
+	}
+	return errors.Join(runErr, inPhase(report.ErrorPhaseTeardown, tdErr))
 }
 
 // preferCDI turns an nvidia-driver request into the CDI one when the daemon advertises the

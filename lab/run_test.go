@@ -60,8 +60,8 @@ func TestUpAndBenchHappyPath(t *testing.T) {
 			sum += te.EndS - te.StartS
 		}
 	}
-	if d := cs.TotalS - sum; d > 0.001 || d < -0.001 {
-		t.Errorf("phases sum to %.4fs, total %.4fs", sum, cs.TotalS)
+	if d := *cs.TotalS - sum; d > 0.001 || d < -0.001 {
+		t.Errorf("phases sum to %.4fs, total %.4fs", sum, *cs.TotalS)
 	}
 	w := rep.Warm
 	if w == nil || len(w.Runs) != 3 || len(w.Warmups) != 1 || w.Invalid != 0 || w.Summary.N != 3 {

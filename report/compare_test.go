@@ -317,7 +317,7 @@ func manyRuns(n int, f float64) *Report {
 	colds := make([]ColdRun, n)
 	for i := range runs {
 		runs[i] = warmRun(i%200, (2.5+float64(i%17)*0.01)*f, (2.4+float64(i%13)*0.01)*f)
-		colds[i] = ColdRun{Index: i, Phases: r.ColdStart.Phases, TotalS: 80 + float64(i%7)}
+		colds[i] = ColdRun{Index: i, Phases: r.ColdStart.Phases, TotalS: Seconds(80 + float64(i%7))}
 	}
 	r.Warm = SummarizeWarm(runs, nil)
 	r.ColdStart.Runs = colds
@@ -357,7 +357,7 @@ func TestThresholdUntestedChangeFailsTheGate(t *testing.T) {
 	a := fullReport()
 	a.ColdStart.Runs = nil // one cold start: its phases and total
 	b := scaledCopy(t, a, 1)
-	b.ColdStart.TotalS *= 1.5
+	b.ColdStart.TotalS = Seconds(*b.ColdStart.TotalS * 1.5)
 	*b.GPU.VRAMPeakBytes = *b.GPU.VRAMPeakBytes * 3 / 2
 	res, err := CompareReports([]NamedReport{{"a", a}, {"b", b}}, CompareOptions{Thresholds: []Threshold{
 		mustThreshold(t, "cold_start.total<+10%"), mustThreshold(t, "cold_start.total<+60%"), mustThreshold(t, "gpu.vram_peak<+10%"),

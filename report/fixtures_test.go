@@ -51,7 +51,7 @@ func fullReport() *Report {
 			FirstLogS: Seconds(1.204), ListeningS: Seconds(8.73), ReadyS: Seconds(0.031),
 			PreflightS: Seconds(0.094), FirstPromptS: Seconds(31.6), ModelLoadS: Seconds(22.4),
 		},
-		TotalS: 83.439,
+		TotalS: Seconds(83.439),
 		Timeline: []TimelineEntry{
 			{Name: "pull", StartS: 0, EndS: 41.25, Source: SourceEngine},
 			{Name: "create", StartS: 41.25, EndS: 41.368, Source: SourceEngine},
@@ -65,7 +65,7 @@ func fullReport() *Report {
 		},
 		FirstPrompt: func() *Run { r := warmRun(0, 31.6, 31.2); r.Index = -1; return &r }(),
 	}
-	second := ColdRun{Index: 1, Phases: cold.Phases, TotalS: 41.9, ReadyS: Seconds(10.1), FirstImageS: Seconds(40.2),
+	second := ColdRun{Index: 1, Phases: cold.Phases, TotalS: Seconds(41.9), ReadyS: Seconds(10.1), FirstImageS: Seconds(40.2),
 		ModelReadBytesPerS: Seconds(1.9e9)}
 	second.Phases.PullS = nil
 	second.Phases.FirstPromptS = Seconds(31.2)
@@ -155,7 +155,7 @@ func failedReport() *Report {
 			Docker: &DockerInfo{ServerVersion: "20.10.24", APIVersion: "1.41", Runtimes: []string{"runc"}, DefaultRuntime: "runc"}},
 		ColdStart: &ColdStart{
 			Phases: Phases{CreateS: Seconds(0.089), StartS: Seconds(0.35), FirstLogS: Seconds(0.02)},
-			TotalS: 180.459,
+			TotalS: Seconds(180.459),
 			Timeline: []TimelineEntry{
 				{Name: "create", StartS: 0, EndS: 0.089, Source: SourceEngine},
 				{Name: "start", StartS: 0.089, EndS: 0.439, Source: SourceEngine},

@@ -66,7 +66,7 @@ type page struct {
 	CSP      string
 	Title    string
 	Subtitle string
-	Status   string // "ok", "partial"
+	Status   string // "ok", "partial", "teardown-failed"
 	Cards    []card
 	Phases   []phaseRow
 	Gantt    *gantt
@@ -133,6 +133,9 @@ func buildPage(r *Report) page {
 	p.Subtitle = strings.Join(sub, " · ")
 	if r.Error != nil {
 		p.Status = "partial"
+		if !r.Error.CutShort() {
+			p.Status = "teardown-failed" // every measurement was taken
+		}
 		p.Error = r.Error
 	}
 
@@ -152,7 +155,7 @@ func buildPage(r *Report) page {
 			row.Slow = slowNames[normName(ph.Name)] || slowNames[normName(ph.Label)]
 			p.Phases = append(p.Phases, row)
 		}
-		p.Phases = append(p.Phases, phaseRow{Name: "total_s", Label: "total", Value: HumanSeconds(c.TotalS)})
+		p.Phases = append(p.Phases, phaseRow{Name: "total_s", Label: "total", Value: humanPtr(c.TotalS)})
 		p.Gantt = buildGantt(c, r.Logs.SlowSteps)
 	} else {
 		p.ColdNote = cmpOr(r.Missing["cold_start"], "no cold start in this run")
@@ -230,7 +233,7 @@ func cards(r *Report) []card {
 				note = fmt.Sprintf("median of %d: %s", st.N, HumanSeconds(st.MedianS))
 			}
 		}
-		cs = append(cs, card{"cold start", HumanSeconds(c.TotalS), note})
+		cs = append(cs, card{"cold start", humanPtr(c.TotalS), note})
 		if c.Phases.ModelLoadS != nil {
 			cs = append(cs, card{"model load", HumanSeconds(*c.Phases.ModelLoadS), "within the first prompt"})
 		}
@@ -544,7 +547,7 @@ func buildGantt(c *ColdStart, slow []SlowStep) *gantt {
 	for i, cr := range coldRunsOf(c) {
 		runs = append(runs, labelledRun{Label: fmt.Sprintf("cold start %d", i+1), Run: cr})
 	}
-	return buildGanttRuns(runs, c.TotalS, slow)
+	return buildGanttRuns(runs, deref(c.TotalS), slow)
 }
 
 // buildGanttRuns draws runs stacked on one time scale that reaches at least minEnd.
@@ -555,7 +558,7 @@ func buildGanttRuns(lruns []labelledRun, minEnd float64, slow []SlowStep) *gantt
 	end := minEnd
 	for _, lr := range lruns {
 		cr := lr.Run
-		end = math.Max(end, cr.TotalS)
+		end = math.Max(end, deref(cr.TotalS))
 		for _, e := range cr.Timeline {
 			if !math.IsNaN(e.EndS) && !math.IsInf(e.EndS, 0) {
 				end = math.Max(end, e.EndS)
@@ -571,7 +574,7 @@ func buildGanttRuns(lruns []labelledRun, minEnd float64, slow []SlowStep) *gantt
 	for bi, lr := range lruns {
 		cr := lr.Run
 		blk := ganttBlock{Index: bi, Y: y, Group: lr.Group}
-		blk.Label = oneLine(lr.Label, 80) + " · " + HumanSeconds(cr.TotalS)
+		blk.Label = oneLine(lr.Label, 80) + " · " + humanPtr(cr.TotalS)
 		if cr.Error != "" {
 			blk.Label += " · failed"
 		}
@@ -977,7 +980,7 @@ func buildGPU(r *Report) ([]gpuChart, string) {
 		}
 	}
 	if c := r.ColdStart; c != nil {
-		tmax = math.Max(tmax, c.TotalS)
+		tmax = math.Max(tmax, deref(c.TotalS))
 	}
 	lo, hi, ts := niceRange(0, tmax, 8)
 	xs := scale{lo, hi, labelW - 90, plotRight}

@@ -275,7 +275,7 @@ func TestRenderHTMLNil(t *testing.T) {
 func TestRenderHTMLManyColdStarts(t *testing.T) {
 	r := fullReport()
 	second := r.ColdStart.Runs[0]
-	second.Index, second.TotalS = 1, 40
+	second.Index, second.TotalS = 1, Seconds(40)
 	second.Timeline = []TimelineEntry{
 		{Name: "create", StartS: 0, EndS: 0.1, Source: SourceEngine},
 		{Name: "start", StartS: 0.1, EndS: 0.5, Source: SourceEngine},

@@ -96,3 +96,11 @@ func oneLine(s string, max int) string {
 
 // short cuts an identifier (a digest, a hash) for one line of display.
 func short(id string) string { return oneLine(shortid.Of(id), 80) }
+
+// deref is an optional duration's value, 0 when absent: for chart extents, never for display.
+func deref(s *float64) float64 {
+	if s == nil {
+		return 0
+	}
+	return *s
+}

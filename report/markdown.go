@@ -32,7 +32,11 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		m.printf("%s\n\n", mdText(p.Subtitle))
 	}
 	if e := r.Error; e != nil {
-		m.printf("> **The run failed during %s:** %s  \n> The report is partial.\n\n", mdText(e.Phase), mdText(e.Message))
+		verdict := "The report is partial."
+		if !e.CutShort() {
+			verdict = "Every measurement was taken; only the teardown failed."
+		}
+		m.printf("> **The run failed during %s:** %s  \n> %s\n\n", mdText(e.Phase), mdText(e.Message), verdict)
 	}
 	if len(p.Cards) > 0 {
 		row := make([]string, 0, len(p.Cards))
@@ -222,9 +226,9 @@ func (m md) kvTable(head []string, kvs []kv) {
 // timeline draws each cold start's spans as a fenced text chart.
 func (m md) timeline(c *ColdStart) {
 	runs := coldRunsOf(c)
-	end := c.TotalS
+	end := deref(c.TotalS)
 	for _, cr := range runs {
-		end = math.Max(end, cr.TotalS)
+		end = math.Max(end, deref(cr.TotalS))
 		for _, e := range cr.Timeline {
 			end = math.Max(end, e.EndS)
 		}
@@ -235,7 +239,7 @@ func (m md) timeline(c *ColdStart) {
 			continue
 		}
 		if len(runs) > 1 {
-			fmt.Fprintf(&t, "cold start %d  %s", i+1, HumanSeconds(cr.TotalS))
+			fmt.Fprintf(&t, "cold start %d  %s", i+1, humanPtr(cr.TotalS))
 			if cr.Error != "" {
 				t.WriteString("  failed: " + oneLine(cr.Error, 80))
 			}

@@ -76,13 +76,13 @@ func metricTable() []metricDef {
 			ID:    PhaseMetric(p),
 			Label: "cold " + p.Label(),
 			Unit:  UnitSeconds,
-			samples: coldSamples(func(ph Phases, _ float64) *float64 {
+			samples: coldSamples(func(ph Phases, _ *float64) *float64 {
 				return ph.Get(p)
 			}),
 		})
 	}
 	defs = append(defs,
-		metricDef{MetricColdTotal, "cold total", UnitSeconds, false, coldSamples(func(_ Phases, total float64) *float64 { return &total })},
+		metricDef{MetricColdTotal, "cold total", UnitSeconds, false, coldSamples(func(_ Phases, total *float64) *float64 { return total })},
 		metricDef{MetricVRAMPeak, "VRAM peak", UnitBytes, false, func(r *Report) []float64 {
 			if r.GPU.VRAMPeakBytes == nil {
 				return nil
@@ -142,14 +142,14 @@ func warmSamples(get func(Run) *float64) func(*Report) []float64 {
 
 // coldSamples reads one value per successful cold start: from ColdStart.Runs when several
 // were made, else from the single cold start's phases and total.
-func coldSamples(get func(Phases, float64) *float64) func(*Report) []float64 {
+func coldSamples(get func(Phases, *float64) *float64) func(*Report) []float64 {
 	return func(r *Report) []float64 {
 		c := r.ColdStart
 		if c == nil {
 			return nil
 		}
 		if len(c.Runs) == 0 {
-			if v := get(c.Phases, c.TotalS); v != nil && (c.TotalS > 0 || *v != 0) {
+			if v := get(c.Phases, c.TotalS); v != nil && c.TotalS != nil {
 				return []float64{*v}
 			}
 			return nil

@@ -279,7 +279,13 @@ func (s summary) cold() {
 			slowest, most = p.Name, *p.Seconds
 		}
 	}
-	s.printf("\nCold start  total %s\n", HumanSeconds(c.TotalS))
+	total := humanPtr(c.TotalS)
+	if c.TotalS == nil {
+		if why := s.r.Missing["cold_start.total_s"]; why != "" {
+			total += " (" + oneLine(why, 80) + ")"
+		}
+	}
+	s.printf("\nCold start  total %s\n", total)
 	tw := s.table()
 	fmt.Fprintf(tw, "  phase\tduration\t\n")
 	for _, p := range c.Phases.List() {
@@ -314,7 +320,7 @@ const timelineWidth = 30
 const summaryBarWidth = 20
 
 func (s summary) timeline(c *ColdStart) {
-	end := c.TotalS
+	end := deref(c.TotalS)
 	for _, e := range c.Timeline {
 		end = math.Max(end, e.EndS)
 	}
@@ -650,5 +656,9 @@ func (s summary) errorLine() {
 		phase = "unknown phase"
 	}
 	s.printf("\nError (%s): %s\n", phase, oneLine(e.Message, 300))
-	s.printf("The report is partial: measurements after the failure are missing.\n")
+	if e.CutShort() {
+		s.printf("The report is partial: measurements after the failure are missing.\n")
+	} else {
+		s.printf("Every measurement was taken; only the teardown failed.\n")
+	}
 }

@@ -240,3 +240,37 @@ func TestRenderSharedServerRuns(t *testing.T) {
 		}
 	}
 }
+
+// A run that failed only in its teardown measured everything: no renderer calls it partial
+// (issue 10, item 19); a failure before the end still is.
+func TestTeardownFailureIsNotPartial(t *testing.T) {
+	for _, tc := range []struct {
+		phase   string
+		partial bool
+	}{{ErrorPhaseTeardown, false}, {"warm runs", true}} {
+		r := fullReport()
+		r.Error = &ErrorInfo{Phase: tc.phase, Message: "lost the Docker Engine"}
+		var text, md, html bytes.Buffer
+		if err := RenderSummary(&text, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := RenderMarkdown(&md, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := RenderHTML(&html, r); err != nil {
+			t.Fatal(err)
+		}
+		page := html.String()
+		if i, j := strings.Index(page, "<style"), strings.Index(page, "</style>"); i >= 0 && j > i {
+			page = page[:i] + page[j:] // the stylesheet names every status
+		}
+		for name, out := range map[string]string{"text": text.String(), "markdown": md.String(), "html": page} {
+			if got := strings.Contains(strings.ToLower(out), "partial"); got != tc.partial {
+				t.Errorf("%s, failed in %s: says partial = %v, want %v", name, tc.phase, got, tc.partial)
+			}
+		}
+		if !tc.partial && !strings.Contains(text.String(), "Every measurement was taken; only the teardown failed.") {
+			t.Errorf("text summary of a teardown failure:\n%s", text.String())
+		}
+	}
+}

@@ -225,8 +225,10 @@ func (p Phases) List() []Phase {
 // ColdStart is the cold start: the first container of the run from pull to the first prompt's
 // end, plus any further cold starts (--cold-starts N) in fresh containers.
 type ColdStart struct {
-	Phases Phases  `json:"phases"`
-	TotalS float64 `json:"total_s"`
+	Phases Phases `json:"phases"`
+	// TotalS is nil (null, the reason in [Report.Missing]) when the cold start measured
+	// nothing: it failed before its first phase ended.
+	TotalS *float64 `json:"total_s"`
 	// ChargedS splits TotalS by whose time it was ([Charge]: "engine", "comfyui",
 	// "harness"): qwenlab's own preflight and the gaps between phases are the harness's, so
 	// two images are compared on what they do.
@@ -260,9 +262,10 @@ type TimelineEntry struct {
 
 // ColdRun is one of several cold starts.
 type ColdRun struct {
-	Index    int             `json:"index"`
-	Phases   Phases          `json:"phases"`
-	TotalS   float64         `json:"total_s"`
+	Index  int      `json:"index"`
+	Phases Phases   `json:"phases"`
+	TotalS *float64 `json:"total_s"` // nil when it measured nothing
+
 	Timeline []TimelineEntry `json:"timeline,omitempty"`
 	// ReadyS and FirstImageS count from this cold start's t0 to the first 200 from
 	// /system_stats and to the first prompt's image.
@@ -473,11 +476,19 @@ type Teardown struct {
 	RemoveS   *float64 `json:"remove_s"`
 }
 
+// ErrorPhaseTeardown is the [ErrorInfo.Phase] of a run that failed only in its teardown:
+// every measurement was taken.
+const ErrorPhaseTeardown = "teardown"
+
 // ErrorInfo is why a run failed, and in which phase.
 type ErrorInfo struct {
 	Phase   string `json:"phase"`
 	Message string `json:"message"`
 }
+
+// CutShort says whether the failure cut the measurements short: a run that failed only in
+// its teardown measured everything it set out to.
+func (e *ErrorInfo) CutShort() bool { return e != nil && e.Phase != ErrorPhaseTeardown }
 
 // Seconds returns a pointer to s, for the optional durations of a report.
 func Seconds(s float64) *float64 { return &s }

@@ -232,7 +232,9 @@ func SummarizeColdRuns(runs []ColdRun) map[string]Stat {
 				by[p.Name] = append(by[p.Name], *p.Seconds)
 			}
 		}
-		by["total_s"] = append(by["total_s"], r.TotalS)
+		if r.TotalS != nil {
+			by["total_s"] = append(by["total_s"], *r.TotalS)
+		}
 	}
 	out := make(map[string]Stat, len(by))
 	for k, vs := range by {

@@ -127,9 +127,9 @@ func TestSummarizeWarm(t *testing.T) {
 
 func TestSummarizeColdRuns(t *testing.T) {
 	runs := []ColdRun{
-		{Index: 0, Phases: Phases{PullS: Seconds(30), CreateS: Seconds(0.1)}, TotalS: 40},
-		{Index: 1, Phases: Phases{CreateS: Seconds(0.3)}, TotalS: 10},
-		{Index: 2, Phases: Phases{CreateS: Seconds(9)}, TotalS: 99, Error: "start: boom"},
+		{Index: 0, Phases: Phases{PullS: Seconds(30), CreateS: Seconds(0.1)}, TotalS: Seconds(40)},
+		{Index: 1, Phases: Phases{CreateS: Seconds(0.3)}, TotalS: Seconds(10)},
+		{Index: 2, Phases: Phases{CreateS: Seconds(9)}, TotalS: Seconds(99), Error: "start: boom"},
 	}
 	s := SummarizeColdRuns(runs)
 	if st := s["create_s"]; st.N != 2 || !near(st.MeanS, 0.2) {

@@ -25,9 +25,11 @@ func nightly(n, bump int, factor float64) []NamedReport {
 			f *= factor
 		}
 		c := r.ColdStart
-		c.TotalS *= f
+		c.TotalS = Seconds(*c.TotalS * f)
 		for j := range c.Runs {
-			c.Runs[j].TotalS *= f
+			if c.Runs[j].TotalS != nil {
+				c.Runs[j].TotalS = Seconds(*c.Runs[j].TotalS * f)
+			}
 		}
 		runs := make([]Run, len(r.Warm.Runs))
 		for j, run := range r.Warm.Runs {
