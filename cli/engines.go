@@ -98,7 +98,8 @@ func engineDeps(dc *docker.Client, c *lab.Config, d *live.Display, label string)
 }
 
 // runOn runs up-and-bench on one engine: on a remote one, ComfyUI and the measuring
-// container both run there, and the GPUs watched are never this machine's.
+// container both run there, and the GPUs watched are never this machine's. Several entries
+// make a matrix, there as here.
 func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep docker.Endpoint, d *live.Display, label string) (*report.Report, error) {
 	dc, err := docker.NewAt(ctx, ep)
 	if err != nil { // a report for this failure too: what was asked, the error, nothing measured
@@ -106,17 +107,16 @@ func runOn(ctx context.Context, c lab.Config, entries []lab.MatrixEntry, ep dock
 	}
 	defer dc.Close()
 	deps := engineDeps(dc, &c, d, label)
+	run := lab.UpAndBench
 	if dc.Remote() {
-		if len(entries) > 1 {
-			return nil, usagef("several --image on a remote engine (%s): not supported yet; run one image per invocation", dc.Name())
-		}
 		deps.GPUReason = "remote host"
-		return lab.UpAndBenchRemote(ctx, c, deps)
+		run = lab.UpAndBenchRemote
+	} else {
+		closeGPU := attachGPU(&deps)
+		defer closeGPU()
 	}
-	closeGPU := attachGPU(&deps)
-	defer closeGPU()
 	if len(entries) > 1 {
-		return lab.Matrix(ctx, c, entries, deps)
+		return lab.Matrix(ctx, c, entries, deps, run)
 	}
-	return lab.UpAndBench(ctx, c, deps)
+	return run(ctx, c, deps)
 }

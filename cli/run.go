@@ -328,9 +328,18 @@ func bench(ctx context.Context, e *env, args []string) error {
 	group(fs, groupTiming, func() {
 		fs.DurationVar(&c.WaitReady, "wait-ready", 0, "wait up to DUR for the server to answer (default: probe once)")
 	})
+	// --cold-start-only is the measuring container's on a remote engine, in a matrix's rounds
+	// before the last: only the first prompt against the fresh server, its cold start (warm
+	// runs follow the last round's). Hidden: a person asks for warm runs with --runs.
+	var coldOnly bool
+	fs.BoolVar(&coldOnly, "cold-start-only", false, "send only the first prompt (no warm-ups, no measured runs)")
+	_ = fs.MarkHidden("cold-start-only")
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if coldOnly && (fs.Changed("runs") || fs.Changed("warmup")) {
+		return usagef("--cold-start-only sends the first prompt only: leave out --runs and --warmup")
 	}
 	if c.URL == "" {
 		return usagef("bench: --url is required, e.g. --url http://127.0.0.1:8188")
@@ -352,6 +361,9 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	if err := f.validate(fs); err != nil {
 		return err
+	}
+	if coldOnly { // the first prompt is the one warm-up; the remote run reports it as the cold start's
+		c.Runs, c.Warmup = 0, 1
 	}
 	c.RunID = newRunID()
 	c.ToolVersion = toolVersion()
@@ -582,7 +594,8 @@ func nothingValid(rep *report.Report) bool {
 		}
 		return true
 	}
-	return rep.Warm != nil && rep.Warm.Summary.N == 0
+	// No measured run at all (bench --cold-start-only) is not "none valid".
+	return rep.Warm != nil && len(rep.Warm.Runs) > 0 && rep.Warm.Summary.N == 0
 }
 
 // matrixEntries reads the --image flags: an image reference, "sim" (the built-in simulator

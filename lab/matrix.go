@@ -39,14 +39,19 @@ func MatrixOrder(n, rounds int) [][]int {
 	return out
 }
 
+// Runner runs one benchmark of a container: [UpAndBench] on this machine's engine,
+// [UpAndBenchRemote] on a remote one.
+type Runner func(ctx context.Context, cfg Config, deps Deps) (*report.Report, error)
+
 // Matrix runs the same plan (scenario, seeds, cold starts, warm runs) against every entry,
-// one container at a time so that two models never share the GPU. With cfg.ColdStarts = N
+// one container at a time so that two models never share the GPU; run runs each entry's
+// container. With cfg.ColdStarts = N
 // it makes N rounds of one cold start per entry in [MatrixOrder]; each entry's warm runs
 // follow its cold start of the last round. The result is one combined report
 // ([report.Combine]): a section per entry and the comparison of each with the first, using
 // cfg.Compare. A failed entry ends the matrix (its teardown done): the report then holds the
 // sections measured so far and the error.
-func Matrix(ctx context.Context, cfg Config, entries []MatrixEntry, deps Deps) (*report.Report, error) {
+func Matrix(ctx context.Context, cfg Config, entries []MatrixEntry, deps Deps, run Runner) (*report.Report, error) {
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("%w: a matrix needs at least one image", ErrUsage)
 	}
@@ -66,7 +71,8 @@ run:
 				c.GPUs = e.GPUs
 			}
 			if round < rounds-1 {
-				c.Runs, c.Warmup = 0, 0 // warm runs follow the last round's cold start
+				// Warm runs follow the last round's cold start: this one is a cold start only.
+				c.Runs, c.Warmup = 0, 0
 			}
 			d := deps
 			if progress := deps.Progress; progress != nil {
@@ -80,7 +86,7 @@ run:
 				}
 				progress(Event{Kind: EventNote, Text: fmt.Sprintf("matrix: %s, cold start %d/%d", label, round+1, rounds)})
 			}
-			rep, err := UpAndBench(ctx, c, d)
+			rep, err := run(ctx, c, d)
 			if rep != nil {
 				reps[i] = append(reps[i], rep)
 			}

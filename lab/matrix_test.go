@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qwenlab/qwenlab/report"
@@ -33,7 +34,7 @@ func TestMatrixRunsEachEntryOneAtATimeInABBAOrder(t *testing.T) {
 	cfg.ColdStarts = 2
 	cfg.Compare = report.CompareOptions{Thresholds: []report.Threshold{{Text: "warm.e2e<+5%", Metric: report.MetricWarmE2E, Op: "<", Pct: 5}}}
 	entries := []MatrixEntry{{Label: "sim:instant", SimProfile: "instant"}, {Label: "sim:default", SimProfile: "default"}}
-	rep, err := Matrix(context.Background(), cfg, entries, testDeps(e, c))
+	rep, err := Matrix(context.Background(), cfg, entries, testDeps(e, c), UpAndBench)
 	if err != nil {
 		t.Fatalf("Matrix: %v", err)
 	}
@@ -89,7 +90,7 @@ func TestMatrixStopsAtAFailedEntry(t *testing.T) {
 	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
 	e.startErr = errors.New("no such runtime")
 	entries := []MatrixEntry{{Label: "sim:instant", SimProfile: "instant"}, {Label: "sim:default", SimProfile: "default"}}
-	rep, err := Matrix(context.Background(), testConfig(), entries, testDeps(e, c))
+	rep, err := Matrix(context.Background(), testConfig(), entries, testDeps(e, c), UpAndBench)
 	if err == nil || rep == nil || rep.Error == nil || len(rep.Sections) != 1 {
 		t.Fatalf("err %v, report %+v", err, rep)
 	}
@@ -98,5 +99,62 @@ func TestMatrixStopsAtAFailedEntry(t *testing.T) {
 	}
 	if e.called("remove") != 1 {
 		t.Errorf("the failed container was not removed: %v", e.calls)
+	}
+}
+
+// The matrix runs every entry through the runner it is given (UpAndBenchRemote on a remote
+// engine): one cold start per entry and round in ABBA order, the rounds before the last a
+// cold start only (Runs and Warmup 0), each entry's image and profile, its progress labelled.
+func TestMatrixRunsEntriesThroughTheRunner(t *testing.T) {
+	cfg := testConfig()
+	cfg.ColdStarts, cfg.Runs, cfg.Warmup = 3, 4, 2
+	type call struct {
+		label                    string
+		runs, warmup, coldStarts int
+	}
+	var calls []call
+	var lines []string
+	run := func(ctx context.Context, c Config, d Deps) (*report.Report, error) {
+		label := c.Image
+		if label == "" {
+			label = "sim:" + c.SimProfile
+		}
+		calls = append(calls, call{label, c.Runs, c.Warmup, c.ColdStarts})
+		d.Progress(Event{Kind: EventNote, Text: "ran"})
+		rep := &report.Report{RunID: c.RunID, Target: report.Target{Config: map[string]string{"runs": fmt.Sprint(c.Runs)}},
+			ColdStart: &report.ColdStart{TotalS: report.Seconds(1)}}
+		if c.Runs > 0 {
+			rep.Warm = &report.Warm{Runs: make([]report.Run, c.Runs)}
+		}
+		return rep, nil
+	}
+	deps := Deps{Progress: func(ev Event) {
+		if ev.Text == "ran" {
+			lines = append(lines, ev.Image)
+		}
+	}}
+	entries := []MatrixEntry{{Label: "img:a", Image: "img:a"}, {Label: "sim:instant", SimProfile: "instant"}}
+	rep, err := Matrix(context.Background(), cfg, entries, deps, run)
+	if err != nil {
+		t.Fatalf("Matrix: %v", err)
+	}
+	want := []call{
+		{"img:a", 0, 0, 1}, {"sim:instant", 0, 0, 1},
+		{"sim:instant", 0, 0, 1}, {"img:a", 0, 0, 1},
+		{"img:a", 4, 2, 1}, {"sim:instant", 4, 2, 1},
+	}
+	if !slices.Equal(calls, want) {
+		t.Errorf("runner calls\n got %v\nwant %v", calls, want)
+	}
+	if got := strings.Join(lines, " "); got != "img:a sim:instant sim:instant img:a img:a sim:instant" {
+		t.Errorf("progress lines labelled %q, want each with its entry", got)
+	}
+	if len(rep.Sections) != 2 {
+		t.Fatalf("sections %+v", rep.Sections)
+	}
+	for _, s := range rep.Sections {
+		if s.Report.ColdStart == nil || len(s.Report.ColdStart.Runs) != 3 || s.Report.Warm == nil || len(s.Report.Warm.Runs) != 4 {
+			t.Errorf("%s: cold %+v warm %+v", s.Label, s.Report.ColdStart, s.Report.Warm)
+		}
 	}
 }

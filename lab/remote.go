@@ -248,12 +248,17 @@ func (rr *remoteRun) agentInputs() (map[string][]byte, error) {
 func (rr *remoteRun) agentArgs() []string {
 	c := rr.cfg
 	args := []string{"bench", "--url", "http://" + comfyAlias + ":" + strconv.Itoa(c.ContainerPort), "--json", "--out=",
-		"--wait-ready", c.StartTimeout.String(), "--same-host",
-		"--scenario", c.Scenario.Name, "--runs", strconv.Itoa(c.Runs),
+		"--wait-ready", c.StartTimeout.String(), "--same-host", "--scenario", c.Scenario.Name}
+	if c.Runs == 0 {
+		// A matrix's round before the last: the cold start only (the bench command refuses
+		// --runs 0, which no person means).
+		args = append(args, "--cold-start-only")
+	} else {
 		// One more warm-up: the first prompt against the fresh server is the cold start's.
-		"--warmup", strconv.Itoa(c.Warmup + 1),
-		"--seed", strconv.FormatUint(c.Seed, 10), "--prompt-timeout", c.PromptTimeout.String(),
-		"--on-error", string(c.OnError), "--gpu-interval", c.GPUInterval.String()}
+		args = append(args, "--runs", strconv.Itoa(c.Runs), "--warmup", strconv.Itoa(c.Warmup+1))
+	}
+	args = append(args, "--seed", strconv.FormatUint(c.Seed, 10), "--prompt-timeout", c.PromptTimeout.String(),
+		"--on-error", string(c.OnError), "--gpu-interval", c.GPUInterval.String())
 	switch {
 	case c.WorkflowPath != "":
 		args = append(args, "--workflow", agentWorkflow)
@@ -365,8 +370,12 @@ func (rr *remoteRun) merge(rep *report.Report) {
 	rr.mu.Lock()
 	for _, ev := range rr.events {
 		who := "comfyui"
-		if ev.ContainerID == rr.agentID {
+		switch ev.ContainerID {
+		case rr.comfyID:
+		case rr.agentID:
 			who = "agent"
+		default: // an earlier run's under the same run id (a matrix's entries share it): the engine replays those too
+			continue
 		}
 		remote.Events = append(remote.Events, report.EngineEvent{Container: who, Action: ev.Action, Time: ev.Time, ExitCode: ev.ExitCode})
 	}
@@ -409,7 +418,9 @@ func (rr *remoteRun) merge(rep *report.Report) {
 			first = &f
 			ww.Warmups = ww.Warmups[1:]
 		}
-		rep.Warm = &ww
+		if len(ww.Runs) > 0 || len(ww.Warmups) > 0 { // none: a cold start only (a matrix's earlier round)
+			rep.Warm = &ww
+		}
 	}
 	rep.ColdStart = rr.coldFromEvents(a, first)
 	if rep.ColdStart != nil {

@@ -28,6 +28,8 @@ func TestRemoteMerge(t *testing.T) {
 		{ContainerID: "c1", Action: "start", Time: t0.Add(500 * time.Millisecond)},
 		{ContainerID: "a1", Action: "create", Time: t0.Add(600 * time.Millisecond)},
 		{ContainerID: "c1", Action: "die", Time: t0.Add(9 * time.Second), ExitCode: "137"},
+		// An earlier matrix entry's container under the same run id: the engine replays it.
+		{ContainerID: "c0", Action: "destroy", Time: t0.Add(-time.Second)},
 	}
 	rr.docker = &docker.Info{Name: "gpu1", OS: "Debian", NCPU: 64, Arch: "x86_64"}
 	rr.agent = &report.Report{
@@ -84,6 +86,38 @@ func TestRemoteAgentArgs(t *testing.T) {
 	}
 	if slices.Contains(rr.agentArgs(), "--port") {
 		t.Error("the measuring container must publish nothing")
+	}
+
+	// A matrix's round before the last (Runs and Warmup 0): the cold start only, in the
+	// bench command's own mode, since it refuses --runs 0.
+	cfg.Runs, cfg.Warmup = 0, 0
+	rr = &remoteRun{run: newRun(cfg, Deps{})}
+	args := rr.agentArgs()
+	if !slices.Contains(args, "--cold-start-only") || slices.Contains(args, "--runs") || slices.Contains(args, "--warmup") {
+		t.Errorf("cold-start-only agent args %q", args)
+	}
+}
+
+// The measuring container's report of a cold start only: its one prompt is the first prompt,
+// and there is no warm section (as a local matrix's earlier rounds have none).
+func TestRemoteMergeColdStartOnly(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	ready := t0.Add(2 * time.Second)
+	cfg := Defaults()
+	cfg.RunID, cfg.Runs, cfg.Warmup = "r1", 0, 0
+	rr := &remoteRun{run: newRun(cfg, Deps{}), comfyID: "c1", agentID: "a1"}
+	rr.events = []docker.Event{{ContainerID: "c1", Action: "create", Time: t0}, {ContainerID: "c1", Action: "start", Time: t0.Add(time.Second)}}
+	rr.agent = &report.Report{
+		Target: report.Target{ReadyAt: &ready},
+		Warm:   report.SummarizeWarm(nil, []report.Run{{Kind: "warmup", Seed: "42", LatencyS: report.Seconds(1.5)}}),
+	}
+	rep := &report.Report{Missing: map[string]string{"cold_start": "x"}}
+	rr.merge(rep)
+	if rep.Warm != nil {
+		t.Errorf("warm section %+v for a cold start only", rep.Warm)
+	}
+	if cs := rep.ColdStart; cs == nil || cs.FirstPrompt == nil || cs.FirstPrompt.Seed != "42" || cs.TotalS == nil || *cs.TotalS != 3.5 {
+		t.Errorf("cold start %+v", cs)
 	}
 }
 

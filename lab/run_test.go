@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,6 +307,30 @@ func TestBenchAgainstURL(t *testing.T) {
 	}
 	if !c.closed {
 		t.Error("client not closed")
+	}
+}
+
+// bench --cold-start-only (Runs 0, Warmup 1: the measuring container in a remote matrix's
+// earlier rounds) sends the one prompt and no "warm runs" stage.
+func TestBenchColdStartOnly(t *testing.T) {
+	c := newFakeComfy(qwenWorkflow(t))
+	cfg := testConfig()
+	cfg.URL, cfg.Runs, cfg.Warmup = "http://127.0.0.1:8188", 0, 1
+	var stages []string
+	progress := func(ev Event) {
+		if ev.Kind == EventStage {
+			stages = append(stages, ev.Stage.String())
+		}
+	}
+	rep, err := Bench(context.Background(), cfg, Deps{Dial: func(string) (Comfy, error) { return c, nil }, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.prompts) != 1 || rep.Warm == nil || len(rep.Warm.Warmups) != 1 || len(rep.Warm.Runs) != 0 {
+		t.Fatalf("%d prompts, warm %+v", len(c.prompts), rep.Warm)
+	}
+	if slices.Contains(stages, StageWarm.String()) {
+		t.Errorf("stages %q: a warm-runs stage without warm runs", stages)
 	}
 }
 
