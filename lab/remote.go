@@ -283,60 +283,106 @@ func (rr *remoteRun) agentArgs() []string {
 }
 
 // teardownRemote removes everything labelled with the run id (both containers, then the
-// network) and checks that nothing is left.
+// network) and checks that nothing is left. It is the local teardown's ([teardown]): one
+// deadline (--teardown-timeout) over every call, a progress line while a call waits on the
+// engine, and once the engine is gone no more calls; the leftovers then name what the run
+// made that was not confirmed removed.
 func (rr *remoteRun) teardownRemote(ctx context.Context) error {
 	if rr.e == nil {
 		return nil
 	}
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rr.cfg.TeardownTimeout)
+	td, runID := rr.td, rr.cfg.RunID
+	done := td.hooks.stage(StageTeardown, rr.e.Name())
+	defer done("")
+	tctx, cancel := td.deadline(ctx)
 	defer cancel()
-	res, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
+	var res []docker.Resource
+	err := td.call(tctx, "list the run's resources", func(ctx context.Context) (err error) {
+		res, err = rr.e.ListLabelled(ctx, runID)
+		return err
+	})
 	if err != nil {
 		// Name what this run made, not the failed listing.
-		why := "the engine did not list the run's resources"
-		if engineGone(err) {
-			why = "engine unreachable"
-		}
-		rr.td.sec.Leftovers = []string{}
+		var made []string
 		for _, id := range []string{rr.comfyID, rr.agentID} {
 			if id != "" {
-				rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "container "+short(id)+" (not confirmed removed: "+why+")")
+				made = append(made, "container "+short(id))
 			}
 		}
 		if rr.network != "" {
-			rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, "network "+rr.network+" (not confirmed removed: "+why+")")
+			made = append(made, "network "+rr.network)
 		}
-		return inPhase(report.ErrorPhaseTeardown, fmt.Errorf("list the run's resources on %s: %w; once the engine answers, run `qwenlab cleanup --run %s` against it", rr.e.Name(), err, rr.cfg.RunID))
+		return rr.notConfirmed("list the run's resources", made, err, "the engine did not list the run's resources")
 	}
 	t := time.Now()
 	var errs []error
-	for _, x := range res {
+	for i, x := range res {
 		if rr.cfg.Keep && x.ID != rr.agentID {
 			continue
 		}
-		if err := rr.e.RemoveResource(tctx, x); err != nil {
+		err := td.call(tctx, "remove "+resourceName(x), func(ctx context.Context) error { return rr.e.RemoveResource(ctx, x) })
+		if err != nil && engineGone(err) { // not worth another call: each would wait out the deadline or fail at once
+			var left []string
+			for _, y := range res[i:] {
+				left = append(left, resourceName(y))
+			}
+			return rr.notConfirmed("remove "+resourceName(x), left, err, "")
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	removeS := time.Since(t).Seconds()
-	rr.td.sec.RemoveS = &removeS
-	left, err := rr.e.ListLabelled(tctx, rr.cfg.RunID)
+	td.sec.RemoveS = &removeS
+	var left []docker.Resource
+	err = td.call(tctx, "list what is left of the run", func(ctx context.Context) (err error) {
+		left, err = rr.e.ListLabelled(ctx, runID)
+		return err
+	})
 	if err != nil {
 		errs = append(errs, err)
 	}
-	rr.td.sec.Leftovers = []string{}
+	td.sec.Leftovers = []string{}
 	for _, x := range left {
-		rr.td.sec.Leftovers = append(rr.td.sec.Leftovers, x.Kind+" "+short(x.ID))
+		td.sec.Leftovers = append(td.sec.Leftovers, resourceName(x))
 	}
-	rr.td.sec.Removed = err == nil && len(left) == 0
+	td.sec.Removed = err == nil && len(left) == 0
 	if rr.cfg.Keep {
-		rr.warnf("kept ComfyUI on %s (--keep); remove it with `qwenlab cleanup --run %s` against that engine", rr.e.Name(), rr.cfg.RunID)
+		rr.warnf("kept ComfyUI on %s (--keep); remove it with `qwenlab cleanup --run %s` against that engine", rr.e.Name(), runID)
 		return nil
 	}
 	if len(errs) > 0 {
 		return inPhase("teardown", errors.Join(errs...))
 	}
 	return nil
+}
+
+// notConfirmed ends a remote teardown whose call (what) failed with err: the leftovers are
+// what (left) is not confirmed removed, and why — the engine gone ([teardown.lose]), else
+// other — and the error says to clean up once the engine answers.
+func (rr *remoteRun) notConfirmed(what string, left []string, err error, other string) error {
+	td := rr.td
+	why := other
+	if engineGone(err) {
+		td.lose(err)
+		why = td.lost
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%s (%w)", td.lost, err)
+		}
+	}
+	td.sec.Removed, td.sec.Leftovers = false, []string{}
+	for _, l := range left {
+		td.sec.Leftovers = append(td.sec.Leftovers, l+" (not confirmed removed: "+why+")")
+	}
+	return inPhase(report.ErrorPhaseTeardown, fmt.Errorf("%s on %s: %w; once the engine answers, run `qwenlab cleanup --run %s` against it", what, rr.e.Name(), err, rr.cfg.RunID))
+}
+
+// resourceName names a resource of the run as its leftovers do: the network by its name.
+func resourceName(x docker.Resource) string {
+	if x.Kind == "network" && x.Name != "" {
+		return "network " + x.Name
+	}
+	return x.Kind + " " + short(x.ID)
 }
 
 // waitEvent waits up to d for the engine to report action for the ComfyUI container.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,117 @@ func TestRemoteAgentInputs(t *testing.T) {
 	rr = &remoteRun{run: newRun(cfg, Deps{})}
 	if in, err := rr.agentInputs(); err != nil || in != nil {
 		t.Errorf("embedded scenario inputs %v, %v", in, err)
+	}
+}
+
+// frozenRemote is a remote engine that answers its first answers calls and then freezes: a
+// call blocks until its context ends. It records each call and the deadline it was given.
+type frozenRemote struct {
+	goneRemote
+	answers int
+
+	mu        sync.Mutex
+	res       []docker.Resource
+	calls     []string
+	deadlines []time.Time
+}
+
+func (f *frozenRemote) call(ctx context.Context, what string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, what)
+	dl, _ := ctx.Deadline()
+	f.deadlines = append(f.deadlines, dl)
+	frozen := len(f.calls) > f.answers
+	f.mu.Unlock()
+	if !frozen {
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *frozenRemote) ListLabelled(ctx context.Context, _ string) ([]docker.Resource, error) {
+	if err := f.call(ctx, "list"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.res), nil
+}
+
+func (f *frozenRemote) RemoveResource(ctx context.Context, x docker.Resource) error {
+	if err := f.call(ctx, "remove "+x.ID); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.res = slices.DeleteFunc(f.res, func(y docker.Resource) bool { return y.ID == x.ID })
+	return nil
+}
+
+// A remote engine that freezes during teardown costs --teardown-timeout once for the whole
+// teardown, as the local teardown does: every call it makes has the one deadline, no call
+// follows the one that went unanswered, a progress line says what it waits for and when it
+// gives up, and the leftovers name what was not confirmed removed.
+func TestRemoteFrozenEngineTeardownHasOneDeadline(t *testing.T) {
+	const timeout = 1500 * time.Millisecond
+	for _, tc := range []struct {
+		answers   int
+		calls     string
+		waitsTo   string
+		leftovers []string
+	}{
+		{0, "list", "list the run's resources", []string{"container 0123456789ab", "container fedcba987654", "network qwenlab-r1"}},
+		{1, "list remove 0123456789abcdef", "remove container 0123456789ab", []string{"container 0123456789ab", "container fedcba987654", "network qwenlab-r1"}},
+		{2, "list remove 0123456789abcdef remove fedcba9876543210", "remove container fedcba987654", []string{"container fedcba987654", "network qwenlab-r1"}},
+	} {
+		cfg := Defaults()
+		cfg.RunID, cfg.TeardownTimeout = "r1", timeout
+		progress := &syncBuffer{}
+		e := &frozenRemote{goneRemote: goneRemote{newFakeEngine()}, answers: tc.answers, res: []docker.Resource{
+			{Kind: "container", ID: "0123456789abcdef", RunID: "r1"},
+			{Kind: "container", ID: "fedcba9876543210", RunID: "r1"},
+			{Kind: "network", ID: "9999999999999999", Name: "qwenlab-r1", RunID: "r1"},
+		}}
+		rr := &remoteRun{run: newRun(cfg, Deps{Progress: lineTo(progress)}), e: e, comfyID: "0123456789abcdef", agentID: "fedcba9876543210", network: "qwenlab-r1"}
+		rr.td.noteAfter = 300 * time.Millisecond
+		start := time.Now()
+		err := rr.teardownRemote(context.Background())
+		took := time.Since(start)
+
+		name := fmt.Sprintf("frozen after %d answers", tc.answers)
+		var pe *PhaseError
+		if !errors.As(err, &pe) || pe.Phase != "teardown" {
+			t.Fatalf("%s: want a teardown error, got %v", name, err)
+		}
+		for _, want := range []string{"no answer from the engine within --teardown-timeout 1.5s", "qwenlab cleanup --run r1"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q lacks %q", name, err, want)
+			}
+		}
+		e.mu.Lock()
+		calls, deadlines := strings.Join(e.calls, " "), slices.Clone(e.deadlines)
+		e.mu.Unlock()
+		if calls != tc.calls {
+			t.Errorf("%s: calls %q, want %q (none after the unanswered one)", name, calls, tc.calls)
+		}
+		for i, dl := range deadlines {
+			if dl.IsZero() || !dl.Equal(deadlines[0]) {
+				t.Errorf("%s: call %d had deadline %v, want the one deadline %v of the whole teardown", name, i, dl, deadlines[0])
+			}
+		}
+		if took < timeout || took > timeout+5*time.Second {
+			t.Errorf("%s: teardown took %s with --teardown-timeout %s", name, took, timeout)
+		}
+		if want := "teardown: waiting for the Docker Engine to " + tc.waitsTo + " (gives up in "; !strings.Contains(progress.String(), want) {
+			t.Errorf("%s: no progress line %q while the teardown waited:\n%s", name, want, progress.String())
+		}
+		var want []string
+		for _, l := range tc.leftovers {
+			want = append(want, l+" (not confirmed removed: no answer from the engine within --teardown-timeout 1.5s)")
+		}
+		if sec := rr.td.section(); sec.Removed || !slices.Equal(sec.Leftovers, want) {
+			t.Errorf("%s: teardown section %+v, want leftovers %q", name, sec, want)
+		}
 	}
 }

@@ -274,15 +274,21 @@ func engineGone(err error) bool {
 	return errors.Is(err, docker.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// giveUp records that the engine is gone — in a few words for the leftovers, the whole error
-// (err) for the run's — and that cr is not confirmed removed. The teardown makes no more calls.
+// giveUp records that the engine is gone ([teardown.lose]) and that cr is not confirmed
+// removed. The teardown makes no more calls.
 func (td *teardown) giveUp(cr *coldRun, err error) {
+	td.lose(err)
+	td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
+}
+
+// lose records that the engine is gone (err, an [engineGone] error): in a few words for the
+// leftovers (td.lost), the whole error for the run's (td.lostErr).
+func (td *teardown) lose(err error) {
 	td.lostErr = err
 	td.lost = "engine unreachable"
 	if errors.Is(err, context.DeadlineExceeded) {
 		td.lost = fmt.Sprintf("no answer from the engine within --teardown-timeout %s", td.timeout)
 	}
-	td.unconfirmed = append(td.unconfirmed, unconfirmed{cr.ID, td.lost})
 }
 
 // errNotTried marks a call the teardown did not make: the engine was already gone.
