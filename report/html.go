@@ -86,7 +86,7 @@ type page struct {
 	LogTail  []string
 	// Compare and Sections are set for a matrix report: its images side by side, then each
 	// one's own page.
-	Compare  *compareView
+	Compare *compareView
 	// Baseline is a nightly's comparison with its stored baseline (--baseline) and the
 	// thresholds' verdicts.
 	Baseline *compareView

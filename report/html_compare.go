@@ -14,8 +14,8 @@ import (
 
 // compareView is the side-by-side block of a page.
 type compareView struct {
-	Heading     string   // "Side by side", or "Against the baseline" for a nightly's gate
-	Failed      bool     // a threshold did not pass
+	Heading     string // "Side by side", or "Against the baseline" for a nightly's gate
+	Failed      bool   // a threshold did not pass
 	FailedWhy   string
 	Names       []string // the base first
 	Colours     []string
