@@ -75,9 +75,17 @@ func TestStallIsFlaggedAndServerTimeUnaffected(t *testing.T) {
 		t.Errorf("summary counts %d flagged, warnings %q", w.LagFlagged, rep.Warnings)
 	}
 	srv, e2e := w.Summaries["server_s"], w.Summaries["e2e_s"]
-	// Half the 0.5 s stall: a loaded machine (or -race) spreads the simulator's own work.
-	if spread := srv.MaxS - srv.MinS; spread > 0.25 {
-		t.Errorf("server_s spread %.3fs: the stall leaked into the server's own time", spread)
+	// Had the 0.5 s stall leaked into the server's own time, the flagged runs' server_s would
+	// sit ~0.5 s above the median. Judged on their mean against the median, not on the spread
+	// of all runs, which a loaded machine (or -race) widens by itself.
+	var flaggedSrv float64
+	for _, r := range w.Runs {
+		if r.LagFlagged {
+			flaggedSrv += *r.ServerS / float64(flagged)
+		}
+	}
+	if d := flaggedSrv - srv.MedianS; d > 0.3 {
+		t.Errorf("the flagged runs' server_s is %.3fs above the median: the stall leaked into the server's own time", d)
 	}
 	if e2e.MaxS-srv.MaxS < 0.4 {
 		t.Errorf("e2e max %.3fs vs server max %.3fs: the stall should show in e2e", e2e.MaxS, srv.MaxS)

@@ -86,7 +86,10 @@ type page struct {
 	LogTail  []string
 	// Compare and Sections are set for a matrix report: its images side by side, then each
 	// one's own page.
-	Compare  *compareView
+	Compare *compareView
+	// Baseline is a nightly's comparison with its stored baseline (--baseline) and the
+	// thresholds' verdicts.
+	Baseline *compareView
 	Sections []sectionView
 }
 
@@ -201,6 +204,11 @@ func buildPage(r *Report) page {
 		}
 	}
 	p.LogTail = r.Logs.Tail
+	if r.Baseline != nil {
+		if p.Baseline = buildCompare(r.Baseline, nil); p.Baseline != nil {
+			p.Baseline.Heading = "Against the baseline"
+		}
+	}
 	if secs := SectionReports(r); len(secs) >= 2 {
 		matrix(&p, r, secs)
 	}

@@ -14,6 +14,9 @@ import (
 
 // compareView is the side-by-side block of a page.
 type compareView struct {
+	Heading     string // "Side by side", or "Against the baseline" for a nightly's gate
+	Failed      bool   // a threshold did not pass
+	FailedWhy   string
 	Names       []string // the base first
 	Colours     []string
 	Differences []diffRow
@@ -40,13 +43,19 @@ type compareCell struct {
 	Value, CI, Delta, Verdict string
 }
 
-type checkRow struct{ Threshold, Head, Result, Change string }
+type checkRow struct {
+	Threshold, Head, Result, Change, Why string
+	Fails                                bool
+}
 
 func buildCompare(res *CompareResult, reports []NamedReport) *compareView {
 	if res == nil || len(res.Pairs) == 0 {
 		return nil
 	}
-	v := &compareView{Alpha: res.Alpha, Warnings: res.Warnings}
+	v := &compareView{Heading: "Side by side", Alpha: res.Alpha, Warnings: res.Warnings, Failed: res.Failed}
+	if res.Failed {
+		v.FailedWhy = failedWhy(res)
+	}
 	v.Names = append(v.Names, res.Base)
 	for _, p := range res.Pairs {
 		v.Names = append(v.Names, p.Head)
@@ -114,7 +123,7 @@ func buildCompare(res *CompareResult, reports []NamedReport) *compareView {
 		v.Rows = append(v.Rows, row)
 	}
 	for _, c := range res.Checks {
-		v.Checks = append(v.Checks, checkRow{Threshold: c.Threshold.Text, Head: c.Head, Result: c.Result, Change: fmtPct(c.ChangePct)})
+		v.Checks = append(v.Checks, checkRow{Threshold: c.Threshold.Text, Head: c.Head, Result: c.Result, Change: fmtPct(c.ChangePct), Why: c.why(), Fails: c.Fails()})
 	}
 	if len(reports) == len(v.Names) {
 		var runs []labelledRun

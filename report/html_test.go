@@ -399,10 +399,46 @@ func TestRenderCompareHTML(t *testing.T) {
 	}
 	assertSelfContained(t, doc, buf.String())
 	checks := findAll(doc, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "checks") })
-	if len(checks) != 1 || !strings.Contains(textOf(checks[0]), "warm.e2e.median<+5%") || !strings.Contains(textOf(checks[0]), "fail") {
+	if len(checks) != 1 || !strings.Contains(textOf(checks[0]), "warm.e2e.median<+5%") || !strings.Contains(textOf(checks[0]), "FAIL: significant") {
 		t.Error("the failed threshold is not shown")
 	}
 	if n := len(findAll(doc, func(n *html.Node) bool { return hasClass(n, "pt-multi") })); n != 2*len(a.Warm.Runs) {
 		t.Errorf("%d warm points, want %d", n, 2*len(a.Warm.Runs))
+	}
+}
+
+// A nightly's report kept its comparison with the baseline and the gate's verdicts: the page
+// shows them, a gate that could not test its change failing as loudly as a significant one.
+func TestRenderHTMLBaselineGate(t *testing.T) {
+	base := fullReport()
+	base.ColdStart.Runs = nil
+	r := scaledCopy(t, base, 1)
+	r.ColdStart.TotalS = Seconds(*r.ColdStart.TotalS * 1.5)
+	res, err := CompareReports([]NamedReport{{"baseline.json", base}, {"this run", r}}, CompareOptions{Thresholds: []Threshold{
+		mustThreshold(t, "cold_start.total<+10%"), mustThreshold(t, "warm.e2e.median<+5%"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Baseline = res
+	doc, page := parseHTML(t, r)
+	assertSelfContained(t, doc, page)
+	if !strings.Contains(page, "<h2>Against the baseline</h2>") {
+		t.Error("no baseline section")
+	}
+	gate := findAll(doc, func(n *html.Node) bool { return hasClass(n, "gate-failed") })
+	if len(gate) != 1 || !strings.Contains(textOf(gate[0]), "too few samples to test it") {
+		t.Errorf("gate banner: %d", len(gate))
+	}
+	rows := findAll(doc, func(n *html.Node) bool { v, _ := attr(n, "data-result"); return n.Data == "tr" && v != "" })
+	if len(rows) != 2 {
+		t.Fatalf("%d threshold rows, want 2", len(rows))
+	}
+	if v, _ := attr(rows[0], "data-result"); v != "untested" || !strings.Contains(textOf(rows[0]), "FAIL: untested: 1+1 samples") ||
+		len(findAll(rows[0], func(n *html.Node) bool { return hasClass(n, "slow") })) != 1 {
+		t.Errorf("cold total row: %q", textOf(rows[0]))
+	}
+	if v, _ := attr(rows[1], "data-result"); v != "pass" || !strings.Contains(textOf(rows[1]), "ok: ") {
+		t.Errorf("warm e2e row: %q", textOf(rows[1]))
 	}
 }

@@ -83,8 +83,12 @@ type Display struct {
 	out  io.Writer
 	opts Options
 
-	mu        sync.Mutex
-	st        state
+	mu sync.Mutex
+	// st is what the live area shows, one state per image or engine the events name (""
+	// for a single run), in the order they first spoke: a fleet's engines run at once and
+	// each keeps its own lines.
+	st        map[string]*state
+	order     []string
 	drawn     int       // lines of the live area now on the screen
 	lastPlain time.Time // of the last plain status line
 	closed    bool
@@ -128,7 +132,7 @@ func New(out io.Writer, o Options) *Display {
 	if o.Width == nil {
 		o.Width = func() int { return 0 }
 	}
-	d := &Display{out: out, opts: o, stop: make(chan struct{}), done: make(chan struct{})}
+	d := &Display{out: out, opts: o, st: map[string]*state{}, stop: make(chan struct{}), done: make(chan struct{})}
 	d.lastPlain = o.Now()
 	if o.Mode == Quiet {
 		close(d.done)
@@ -219,13 +223,10 @@ func (d *Display) Event(ev lab.Event) {
 		return
 	}
 	now := d.opts.Now()
-	s := &d.st
+	s := d.stateOf(ev.Image)
 	pre := label(ev.Image, ev.Cold) // a line names what its own event is about
 	if ev.Cold > 0 {
 		s.cold = ev.Cold
-	}
-	if ev.Image != "" {
-		s.image = ev.Image
 	}
 	switch ev.Kind {
 	case lab.EventNote:
@@ -314,8 +315,16 @@ func (d *Display) Event(ev lab.Event) {
 	}
 }
 
-// prefix names the cold start or image (or engine) the live area is about.
-func (d *Display) prefix() string { return label(d.st.image, d.st.cold) }
+// stateOf is the state of the image or engine an event is about.
+func (d *Display) stateOf(image string) *state {
+	s, ok := d.st[image]
+	if !ok {
+		s = &state{image: image}
+		d.st[image] = s
+		d.order = append(d.order, image)
+	}
+	return s
+}
 
 // label is "[IMAGE, cold start N] " for a run with several images (or engines) or cold
 // starts, "" otherwise.
@@ -340,13 +349,24 @@ func (d *Display) style(s string, c ansi.BasicColor) string {
 	return ansi.NewStyle().ForegroundColor(c).Styled(s)
 }
 
-// status is what the live area says now: the stage and its time, then detail lines.
-func (d *Display) status(now time.Time) []string {
-	s := &d.st
+// status is what the live area says now: for each image or engine in a stage, a block of
+// its stage and time, then its detail lines.
+func (d *Display) status(now time.Time) [][]string {
+	var blocks [][]string
+	for _, k := range d.order {
+		if b := d.st[k].status(now); len(b) > 0 {
+			blocks = append(blocks, b)
+		}
+	}
+	return blocks
+}
+
+// status is one image's (or engine's) block: the stage and its time, then detail lines.
+func (s *state) status(now time.Time) []string {
 	if s.stage == lab.StageNone {
 		return nil
 	}
-	head := fmt.Sprintf("%s%s %s", d.prefix(), s.stage, clock(now.Sub(s.stageStart)))
+	head := fmt.Sprintf("%s%s %s", label(s.image, s.cold), s.stage, clock(now.Sub(s.stageStart)))
 	var detail []string
 	switch {
 	case s.stage == lab.StagePull && s.pull != nil:
@@ -438,8 +458,8 @@ func (d *Display) clearArea() {
 // drawArea redraws the live area in place. Each line is cut to the terminal's width less one
 // column, so that no line wraps and the area's height is known.
 func (d *Display) drawArea() {
-	lines := d.status(d.opts.Now())
-	if len(lines) == 0 && d.drawn == 0 {
+	blocks := d.status(d.opts.Now())
+	if len(blocks) == 0 && d.drawn == 0 {
 		return
 	}
 	w := d.width()
@@ -449,17 +469,23 @@ func (d *Display) drawArea() {
 		b.WriteString(ansi.CursorUp(d.drawn - 1))
 	}
 	b.WriteString(ansi.EraseScreenBelow)
-	for i, l := range lines {
-		if i > 0 {
-			b.WriteString("\r\n")
-			l = "  " + l
-		} else {
-			l = d.style("● ", ansi.Cyan) + l
+	n := 0
+	for _, lines := range blocks {
+		for i, l := range lines {
+			if n > 0 {
+				b.WriteString("\r\n")
+			}
+			if i > 0 {
+				l = "  " + l
+			} else {
+				l = d.style("● ", ansi.Cyan) + l
+			}
+			b.WriteString(ansi.Truncate(l, w-1, "…"))
+			n++
 		}
-		b.WriteString(ansi.Truncate(l, w-1, "…"))
 	}
 	io.WriteString(d.out, b.String())
-	d.drawn = len(lines)
+	d.drawn = n
 }
 
 // line writes a line that stays. In Live mode it goes above the live area.
@@ -488,11 +514,10 @@ func (d *Display) plainStatus() {
 	if now.Sub(d.lastPlain) < d.opts.PlainEvery {
 		return
 	}
-	lines := d.status(now)
-	if len(lines) == 0 {
-		return
+	blocks := d.status(now)
+	for _, lines := range blocks {
+		d.line(strings.Join(lines, "; "))
 	}
-	d.line(strings.Join(lines, "; "))
 }
 
 // Sanitize makes foreign text (a container's log line) harmless on a terminal: what a

@@ -267,3 +267,40 @@ func TestDetectOffATerminal(t *testing.T) {
 		t.Errorf("a buffer: mode %v, want Plain", o.Mode)
 	}
 }
+
+// A fleet's engines run at once: each keeps its own block in the live area, in the order they
+// first spoke, and one finishing leaves the other's block standing.
+func TestLiveAreaOneBlockPerEngine(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	var out syncBuf
+	d := New(&out, Options{Mode: Live, Now: clk.now, Width: func() int { return 70 }, Every: time.Hour})
+	const a, b = "ssh://gpu1", "ssh://gpu2"
+	d.Event(lab.Event{Kind: lab.EventStage, Stage: lab.StageWaitServer, Image: a})
+	d.Event(lab.Event{Kind: lab.EventStage, Stage: lab.StageWarm, Image: b})
+	d.Event(lab.Event{Kind: lab.EventPrompt, Stage: lab.StageWarm, Run: 2, Runs: 10, Image: b})
+	clk.add(3 * time.Second)
+	d.Event(lab.Event{Kind: lab.EventLog, Text: "Starting server", Image: a})
+	d.Event(lab.Event{Kind: lab.EventStep, Node: "3 KSampler", Step: 5, Steps: 20, Image: b})
+	d.mu.Lock()
+	d.drawArea()
+	d.mu.Unlock()
+	want := []string{
+		"● [ssh://gpu1] waiting for ComfyUI 3.0s",
+		"  log: Starting server",
+		"● [ssh://gpu2] warm runs 3.0s",
+		"  run 2/10 3.0s  node 3 KSampler  step 5/20",
+	}
+	if got := screen(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	d.Event(lab.Event{Kind: lab.EventStageDone, Stage: lab.StageWarm, Elapsed: 3 * time.Second, Image: b})
+	want = []string{
+		"✓ [ssh://gpu2] warm runs              3.00 s",
+		"● [ssh://gpu1] waiting for ComfyUI 3.0s",
+		"  log: Starting server",
+	}
+	if got := screen(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("after one engine's stage ended:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	d.Close()
+}
