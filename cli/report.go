@@ -61,7 +61,7 @@ func reportCmd(_ context.Context, e *env, args []string) error {
 		case "md":
 			err = report.RenderMarkdown(&b, r)
 		default:
-			err = report.RenderSummary(&b, r)
+			err = report.RenderRun(&b, r, report.SummaryOptions{})
 		}
 		if err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/url"
 	"os"
@@ -484,7 +483,7 @@ func finish(e *env, f *runFlags, rep *report.Report, runErr error) error {
 				e.stdout.Write(b)
 			}
 		} else {
-			renderRun(summary, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
+			report.RenderRun(summary, rep, report.SummaryOptions{Verbose: f.verbose, ReportPath: written})
 		}
 	}
 	if errors.Is(runErr, lab.ErrSlow) {
@@ -539,45 +538,6 @@ func setValue(name, v string) (string, error) {
 		return "", usagef("--set %s=%s: want a finite decimal number, e.g. --set %s=2.5", name, v, name)
 	}
 	return strconv.FormatFloat(f, 'g', -1, 64), nil
-}
-
-// renderRun prints a run's summary; for a matrix, each image's and then the comparison
-// with the first image.
-func renderRun(w io.Writer, rep *report.Report, o report.SummaryOptions) {
-	path := o.ReportPath
-	o.ReportPath = "" // said last, after everything else
-	defer func() {
-		for _, s := range append([]report.Section{{Label: "", Report: rep}}, rep.Sections...) {
-			if d := s.Report.Determinism; d != nil && (s.Label != "" || len(rep.Sections) == 0) {
-				fmt.Fprintf(w, "Determinism%s: %s\n", strings.TrimSuffix(" ("+s.Label+")", " ()"), d.Note)
-			}
-		}
-		if rep.Baseline != nil {
-			fmt.Fprintln(w, "\n=== comparison with the baseline ===")
-			report.RenderCompare(w, rep.Baseline, report.FormatText)
-		}
-		if path != "" {
-			fmt.Fprintf(w, "\nReport: %s\n", path)
-		}
-	}()
-	if len(rep.Sections) == 0 {
-		report.RenderSummaryWith(w, rep, o)
-		return
-	}
-	for _, s := range rep.Sections {
-		fmt.Fprintf(w, "=== %s ===\n", s.Label)
-		report.RenderSummaryWith(w, s.Report, o)
-		fmt.Fprintln(w)
-	}
-	if rep.Comparison != nil {
-		fmt.Fprintf(w, "=== comparison with the first %s ===\n", cmp.Or(rep.Sections[0].Kind, report.SectionImage))
-		report.RenderCompare(w, rep.Comparison, report.FormatText)
-	}
-	for _, warn := range rep.Warnings {
-		if strings.HasPrefix(warn, "no comparison") {
-			fmt.Fprintf(w, "warning: %s\n", warn)
-		}
-	}
 }
 
 // nothingValid reports whether a run that went through measured nothing valid: its warm

@@ -22,6 +22,9 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 		if err := renderMatrixMarkdown(&b, r, secs); err != nil {
 			return err
 		}
+		if err := baselineMarkdown(&b, r); err != nil {
+			return err
+		}
 		_, err := w.Write(b.Bytes())
 		return err
 	}
@@ -139,6 +142,9 @@ func RenderMarkdown(w io.Writer, r *Report) error {
 	}
 	m.printf("### Environment\n\n")
 	m.kvTable([]string{"", ""}, append(append(append([]kv(nil), p.Env...), prefixed("param ", p.Params)...), prefixed("flag ", p.Config)...))
+	if err := baselineMarkdown(&b, r); err != nil {
+		return err
+	}
 	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("render markdown: %w", err)
 	}
@@ -287,4 +293,14 @@ func mdText(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// baselineMarkdown appends a nightly's comparison with its --baseline and the gate's
+// verdicts, when the report kept one.
+func baselineMarkdown(b *bytes.Buffer, r *Report) error {
+	if r.Baseline == nil {
+		return nil
+	}
+	b.WriteString("\n### Against the baseline\n\n")
+	return RenderCompare(b, r.Baseline, FormatMarkdown)
 }
