@@ -60,10 +60,14 @@ func Matrix(ctx context.Context, cfg Config, entries []MatrixEntry, deps Deps, r
 	var runErr, slow error
 run:
 	for round, order := range MatrixOrder(len(entries), rounds) {
-		for _, i := range order {
+		for k, i := range order {
 			e := entries[i]
 			c := cfg
 			c.Image, c.ColdStarts = e.Image, 1
+			// --keep keeps the container measured last, as a run with several cold starts
+			// does: one kept earlier would hold the GPU (and its name) while the next is
+			// measured.
+			c.Keep = cfg.Keep && round == rounds-1 && k == len(order)-1
 			if e.Image == "" {
 				c.SimProfile = e.SimProfile
 			}

@@ -158,3 +158,22 @@ func TestMatrixRunsEntriesThroughTheRunner(t *testing.T) {
 		}
 	}
 }
+
+// --keep keeps the container measured last: one kept earlier would hold the GPU (and the
+// run's container name) while the next entry is measured.
+func TestMatrixKeepsOnlyTheLastContainer(t *testing.T) {
+	cfg := testConfig()
+	cfg.ColdStarts, cfg.Keep = 2, true
+	var kept []string
+	run := func(ctx context.Context, c Config, d Deps) (*report.Report, error) {
+		kept = append(kept, fmt.Sprintf("%s:%v", c.Image, c.Keep))
+		return &report.Report{RunID: c.RunID, Target: report.Target{Config: map[string]string{}}}, nil
+	}
+	entries := []MatrixEntry{{Label: "a", Image: "a"}, {Label: "b", Image: "b"}}
+	if _, err := Matrix(context.Background(), cfg, entries, Deps{}, run); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(kept, " "); got != "a:false b:false b:false a:true" {
+		t.Errorf("keep per run: %s, want only the last (ABBA: a) kept", got)
+	}
+}
