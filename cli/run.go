@@ -333,6 +333,11 @@ func bench(ctx context.Context, e *env, args []string) error {
 	var coldOnly bool
 	fs.BoolVar(&coldOnly, "cold-start-only", false, "send only the first prompt (no warm-ups, no measured runs)")
 	_ = fs.MarkHidden("cold-start-only")
+	// --private-network is the measuring container's too: the server shares a network with
+	// it alone, so no one else can reach it and the "no authentication" warning is noise.
+	var private bool
+	fs.BoolVar(&private, "private-network", false, "the server is on a network of its own with this client: no exposure warning")
+	_ = fs.MarkHidden("private-network")
 	f.register(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -355,7 +360,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 	auth := u.User
 	u.User = nil
 	c.URL = u.String()
-	if w := exposureWarning(u, auth != nil); w != "" {
+	if w := exposureWarning(u, auth != nil); w != "" && !private {
 		fmt.Fprintln(e.stderr, "qwenlab: warning: "+w)
 	}
 	if err := f.validate(fs); err != nil {

@@ -248,7 +248,7 @@ func (rr *remoteRun) agentInputs() (map[string][]byte, error) {
 func (rr *remoteRun) agentArgs() []string {
 	c := rr.cfg
 	args := []string{"bench", "--url", "http://" + comfyAlias + ":" + strconv.Itoa(c.ContainerPort), "--json", "--out=",
-		"--wait-ready", c.StartTimeout.String(), "--same-host", "--scenario", c.Scenario.Name}
+		"--wait-ready", c.StartTimeout.String(), "--same-host", "--private-network", "--scenario", c.Scenario.Name}
 	if c.Runs == 0 {
 		// A matrix's round before the last: the cold start only (the bench command refuses
 		// --runs 0, which no person means).

@@ -80,7 +80,7 @@ func TestRemoteAgentArgs(t *testing.T) {
 	cfg.Params = map[string]string{"steps": "4", "height": "64"}
 	rr := &remoteRun{run: newRun(cfg, Deps{})}
 	got := strings.Join(rr.agentArgs(), " ")
-	for _, want := range []string{"bench --url http://comfy:8189 --json --out=", "--wait-ready 10m0s", "--same-host", "--runs 7", "--warmup 3", "--set height=64 --set steps=4"} {
+	for _, want := range []string{"bench --url http://comfy:8189 --json --out=", "--wait-ready 10m0s", "--same-host --private-network", "--runs 7", "--warmup 3", "--set height=64 --set steps=4"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("agent args %q lack %q", got, want)
 		}
