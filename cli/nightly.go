@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 type nightlyFlags struct {
 	baseline string
 	outDir   string
+	dryRun   bool           // --dry-run: check --out-dir, create nothing
 	base     *report.Report // the baseline, read before the run starts
 }
 
@@ -40,7 +42,11 @@ func (n *nightlyFlags) validate(fs *pflag.FlagSet, f *runFlags, matrix bool, thr
 		if fs.Changed("out") {
 			return usagef("--out-dir and --out: give one (--out-dir names the file itself)")
 		}
-		if err := os.MkdirAll(n.outDir, 0o755); err != nil {
+		if n.dryRun {
+			if err := checkOutDir(n.outDir); err != nil {
+				return err
+			}
+		} else if err := os.MkdirAll(n.outDir, 0o755); err != nil {
 			return usagef("--out-dir %s: %v", n.outDir, err)
 		}
 		f.out = "" // set once the run has a time, an image and a host
@@ -303,4 +309,23 @@ func rerun(ctx context.Context, e *env, path string, rest []string) error {
 	args = append(args, rest...)
 	fmt.Fprintf(e.stderr, "qwenlab: rerun of %s: qwenlab up-and-bench %s\n", path, strings.Join(args, " "))
 	return upAndBench(ctx, e, args)
+}
+
+// checkOutDir checks, without creating it, that --out-dir DIR is a folder or could be made
+// one: its nearest existing ancestor is a folder.
+func checkOutDir(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		switch {
+		case err == nil && st.IsDir():
+			return nil
+		case err == nil:
+			return usagef("--out-dir %s: %s is not a folder", dir, d)
+		case !errors.Is(err, os.ErrNotExist):
+			return usagef("--out-dir %s: %v", dir, err)
+		}
+		if filepath.Dir(d) == d {
+			return nil
+		}
+	}
 }

@@ -233,6 +233,10 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	gf.register(fs)
 	var nf nightlyFlags
 	nf.register(fs)
+	var dry bool
+	group(fs, groupSafety, func() {
+		fs.BoolVar(&dry, "dry-run", false, "check everything and print the plan (engines, images present or to pull, GPUs, port, mounts, cold-start order, seeds, gates, report path) without creating, pulling, building or starting anything; no report")
+	})
 	fs.String("rerun", "", "repeat the run of REPORT.json: its flags, workflow and seeds, each image pinned to its digest (later flags override, e.g. -o)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -280,6 +284,7 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if c.SaveLogs != "" && f.out != "" && f.out != "-" && samePath(c.SaveLogs, f.out) {
 		return usagef("--save-logs %s and --out %s are the same file: the report would overwrite the logs; give two names", c.SaveLogs, f.out)
 	}
+	nf.dryRun = dry
 	if err := nf.validate(fs, f, len(entries) > 1, len(c.Compare.Thresholds)); err != nil {
 		return err
 	}
@@ -296,6 +301,10 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		rep := lab.Refused(*c, lab.Deps{GPUReason: "the run did not start"}, "preflight", err)
 		return finish(e, f, rep, err)
+	}
+	if dry {
+		fmt.Fprintln(e.stderr, "qwenlab: run "+c.RunID)
+		return dryRun(ctx, e.stdout, f, &nf, entries, eps)
 	}
 	if len(eps) > 1 {
 		return runFleet(ctx, e, f, entries, eps)

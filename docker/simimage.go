@@ -58,16 +58,10 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	if progress == nil {
 		progress = io.Discard
 	}
-	deps, err := elfDeps(exe)
+	ref, tarball, deps, err := simBuildContext(repo, exe)
 	if err != nil {
-		return "", fmt.Errorf("sim image: %w", err)
+		return "", err
 	}
-	tarball, err := simContext(exe, deps)
-	if err != nil {
-		return "", fmt.Errorf("sim image: %w", err)
-	}
-	sum := sha256.Sum256(tarball)
-	ref := repo + ":" + shortid.Of(hex.EncodeToString(sum[:]))
 	// One build at a time on this host: two qwenlab processes building the same tag at once
 	// would leave the loser's image dangling, and a prune could race a build.
 	if unlock, err := lockFile(simBuildLock()); err == nil {
@@ -114,6 +108,29 @@ func (c *Client) SimImageIn(ctx context.Context, repo, exe string, progress io.W
 	}
 	c.removeOldSims(ctx, repo, ref, progress)
 	return ref, nil
+}
+
+// SimImageRef is the reference [Client.SimImageIn] would build or reuse for exe in repo,
+// computed on this host without asking the engine: with [Client.ImageInspect] it tells
+// whether the simulator image is there already (a dry run builds nothing).
+func SimImageRef(repo, exe string) (string, error) {
+	ref, _, _, err := simBuildContext(repo, exe)
+	return ref, err
+}
+
+// simBuildContext is the simulator's build context for exe and the reference it is tagged
+// with: repo and the first 12 hex digits of the context's sha256.
+func simBuildContext(repo, exe string) (ref string, tarball []byte, deps []string, err error) {
+	deps, err = elfDeps(exe)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("sim image: %w", err)
+	}
+	tarball, err = simContext(exe, deps)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("sim image: %w", err)
+	}
+	sum := sha256.Sum256(tarball)
+	return repo + ":" + shortid.Of(hex.EncodeToString(sum[:])), tarball, deps, nil
 }
 
 // removeOldSims removes the simulator images of repo other than keep that nothing needs

@@ -489,32 +489,44 @@ func (r *run) prepareModels() ([]docker.Mount, func(), error) {
 		os.Chmod(tmp, 0o755)
 		return []docker.Mount{{Source: tmp, Target: target, ReadOnly: true}}, cleanup, nil
 	}
+	abs, size, err := checkModels(dir, r.plan.models, r.cfg.Scenario.Name)
+	if err != nil {
+		return nil, nothing, err
+	}
+	r.modelBytes += size
+	return []docker.Mount{{Source: abs, Target: target, ReadOnly: true}}, nothing, nil
+}
+
+// checkModels checks that the --models folder dir holds the model files a scenario needs
+// and returns its absolute path and their total size.
+func checkModels(dir string, models []string, scenario string) (string, uint64, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
+		return "", 0, fmt.Errorf("--models %s: %w", dir, err)
 	}
 	st, err := os.Stat(abs)
 	switch {
 	case err != nil && errors.Is(err, os.ErrNotExist):
-		return nil, nothing, fmt.Errorf("--models %s: no such directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
+		return "", 0, fmt.Errorf("--models %s: no such directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
 	case err != nil:
-		return nil, nothing, fmt.Errorf("--models %s: %w", dir, err)
+		return "", 0, fmt.Errorf("--models %s: %w", dir, err)
 	case !st.IsDir():
-		return nil, nothing, fmt.Errorf("--models %s: is a file, not a directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
+		return "", 0, fmt.Errorf("--models %s: is a file, not a directory; give the folder that holds diffusion_models/, text_encoders/ and vae/", dir)
 	}
 	var missing []string
-	for _, m := range r.plan.models {
+	var size uint64
+	for _, m := range models {
 		fi, err := os.Stat(filepath.Join(abs, filepath.FromSlash(m)))
 		if err != nil {
 			missing = append(missing, m)
 			continue
 		}
-		r.modelBytes += uint64(fi.Size())
+		size += uint64(fi.Size())
 	}
 	if len(missing) > 0 {
-		return nil, nothing, fmt.Errorf("--models %s lacks the files scenario %s needs:\n  %s\nput them there (ComfyUI's models folder layout) or pick another --scenario", dir, r.cfg.Scenario.Name, strings.Join(missing, "\n  "))
+		return "", 0, fmt.Errorf("--models %s lacks the files scenario %s needs:\n  %s\nput them there (ComfyUI's models folder layout) or pick another --scenario", dir, scenario, strings.Join(missing, "\n  "))
 	}
-	return []docker.Mount{{Source: abs, Target: target, ReadOnly: true}}, nothing, nil
+	return abs, size, nil
 }
 
 // spec is the container qwenlab starts.
