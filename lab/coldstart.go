@@ -350,11 +350,23 @@ func (r *run) promptFailure(ctx context.Context, err error) error {
 	if cause := causeOr(ctx, err); cause != err || r.deps.Engine == nil || n == 0 || r.colds[n-1].ID == "" {
 		return cause
 	}
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	st, ierr := r.deps.Engine.Inspect(ictx, r.colds[n-1].ID)
-	cancel()
-	if ierr == nil && st.Running {
-		return err // the server failed the prompt, the container is fine
+	running := func() bool {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		st, ierr := r.deps.Engine.Inspect(ictx, r.colds[n-1].ID)
+		return ierr == nil && st.Running
+	}
+	// The socket resets as the process dies, a moment before the engine marks the container
+	// exited: a container still "running" is asked again for up to a second.
+	for settle := time.Now().Add(time.Second); running(); {
+		if time.Now().After(settle) {
+			return err // the server failed the prompt, the container is fine
+		}
+		select {
+		case <-ctx.Done():
+			return causeOr(ctx, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	t := time.NewTimer(5 * time.Second) // the watcher drains logs (1 s) and may ask the engine (2 s)
 	defer t.Stop()

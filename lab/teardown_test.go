@@ -205,3 +205,25 @@ func TestPromptFailureWaitsForTheContainersWord(t *testing.T) {
 		t.Fatalf("want the engine lost during warm runs, got %v", err)
 	}
 }
+
+// The socket resets as the container's process dies, a moment before the engine marks the
+// container exited: a container the engine still calls running is asked again for a while
+// before the prompt's own error stands (engine_shutdown.txtar failed on this race under load).
+func TestPromptFailureAsksAgainWhileTheContainerIsStillRunning(t *testing.T) {
+	e, c := newFakeEngine(), newFakeComfy(qwenWorkflow(t))
+	e.aliveErr = fmt.Errorf("the Docker Engine at unix:///var/run/docker.sock does not accept connections: %w", docker.ErrUnreachable)
+	c.failAt[2] = errors.New("run prompt: connect websocket: read: connection reset by peer")
+	c.failing = func(int) {
+		go func() {
+			time.Sleep(300 * time.Millisecond) // the engine notices the exit after the reset
+			e.exited.Store(true)
+			time.Sleep(200 * time.Millisecond)
+			e.exit <- docker.State{Status: "exited", ExitCode: 0, FinishedAt: time.Now()}
+		}()
+	}
+	_, err := UpAndBench(context.Background(), testConfig(), testDeps(e, c))
+	var lost *EngineLostError
+	if !errors.As(err, &lost) || strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("want the engine lost, got %v", err)
+	}
+}
