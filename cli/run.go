@@ -288,6 +288,16 @@ func upAndBench(ctx context.Context, e *env, args []string) error {
 	if err := nf.validate(fs, f, len(entries) > 1, len(c.Compare.Thresholds)); err != nil {
 		return err
 	}
+	// A gate whose test cannot judge a change says so now, not after a night of GPU time.
+	for _, t := range c.Compare.Thresholds {
+		nBase := -1 // a matrix compares images measured alike
+		if nf.base != nil {
+			nBase = report.Samples(nf.base, t.Metric)
+		}
+		if why := t.Untestable(t.Metric.SamplesPerRun(c.Runs, max(c.ColdStarts, 1)), nBase, c.Compare.Alpha); why != "" {
+			fmt.Fprintf(e.stderr, "qwenlab: warning: --threshold %s: %s; a change past the limit will fail as untested\n", t.Text, why)
+		}
+	}
 	if err := checkDropCaches(c, os.Geteuid()); err != nil {
 		return err
 	}

@@ -414,3 +414,28 @@ func TestTestableSampleSizes(t *testing.T) {
 		t.Errorf("needPerSide(0.05) = %d, want 4 (benchmath says so too)", n)
 	}
 }
+
+func TestThresholdUntestableBeforeARun(t *testing.T) {
+	cold, warm, vram := mustThreshold(t, "cold_start.total<+10%"), mustThreshold(t, "warm.e2e.median<+5%"), mustThreshold(t, "gpu.vram_peak<+5%")
+	for _, tc := range []struct {
+		th       Threshold
+		n, nBase int
+		alpha    float64
+		want     string
+	}{
+		{cold, cold.Metric.SamplesPerRun(10, 1), -1, 0, "1+1 samples, the test needs 4 per side (--cold-starts 4 or more)"},
+		{cold, cold.Metric.SamplesPerRun(10, 4), 1, 0, "1+4 samples, the test needs 4 per side (--cold-starts 4 or more)"},
+		{cold, cold.Metric.SamplesPerRun(10, 4), -1, 0, ""},
+		{warm, warm.Metric.SamplesPerRun(3, 1), 3, 0.05, "3+3 samples, the test needs 4 per side (--runs 4 or more)"},
+		{warm, warm.Metric.SamplesPerRun(10, 1), 10, 0.05, ""},
+		{warm, warm.Metric.SamplesPerRun(4, 1), 4, 0.01, "4+4 samples, the test needs 5 per side (--runs 5 or more)"},
+		{vram, vram.Metric.SamplesPerRun(10, 4), -1, 0, ""}, // one value per report, compared as it is
+	} {
+		if got := tc.th.Untestable(tc.n, tc.nBase, tc.alpha); got != tc.want {
+			t.Errorf("%s with %d, base %d, alpha %g: %q, want %q", tc.th.Text, tc.n, tc.nBase, tc.alpha, got, tc.want)
+		}
+	}
+	if n := Samples(fullReport(), MetricWarmE2E); n != 7 {
+		t.Errorf("Samples(warm.e2e) = %d, want the fixture's 7 valid runs", n)
+	}
+}

@@ -177,3 +177,48 @@ func needPerSide(alpha float64) int {
 	}
 	return n
 }
+
+// Untestable says, before a run, why a threshold's test will not be able to judge a change
+// with n samples of this run and nBase of the base (nBase < 0: as many as this run), or "":
+// "2+1 samples, the test needs 4 per side (--cold-starts 4 or more)". A change past the limit
+// would then fail as untested. A metric measured once per report (VRAM peak, energy per
+// image) is compared as it is, by design: "".
+func (t Threshold) Untestable(n, nBase int, alpha float64) string {
+	f := t.Metric.samplesFlag()
+	if f == "" {
+		return ""
+	}
+	if nBase < 0 {
+		nBase = n
+	}
+	if alpha == 0 {
+		alpha = DefaultAlpha
+	}
+	if testable(nBase, n, alpha) {
+		return ""
+	}
+	need := needPerSide(alpha)
+	return fmt.Sprintf("%d+%d samples, the test needs %d per side (%s %d or more)", nBase, n, need, f, need)
+}
+
+// SamplesPerRun is how many samples of metric id a run with these settings gives when every
+// prompt and cold start succeeds: runs for a warm metric, cold starts for a cold-start one,
+// one for the rest.
+func (id MetricID) SamplesPerRun(runs, coldStarts int) int {
+	switch id.samplesFlag() {
+	case "--runs":
+		return runs
+	case "--cold-starts":
+		return coldStarts
+	}
+	return 1
+}
+
+// Samples is how many samples of metric id r holds.
+func Samples(r *Report, id MetricID) int {
+	d, ok := lookupMetric(id)
+	if !ok || r == nil {
+		return 0
+	}
+	return len(d.samples(r))
+}
