@@ -68,7 +68,7 @@ func dryRun(ctx context.Context, w io.Writer, f *runFlags, nf *nightlyFlags, ent
 	case remote:
 		fmt.Fprintf(&b, "  models: %s on the engine's host, mounted read-only at %s\n", c.ModelsDir, c.ModelsTarget)
 	default:
-		abs, size, err := lab.CheckModels(*c)
+		abs, size, err := lab.CheckModels(*c, info)
 		if err != nil {
 			return err // exit 1, as the run's preflight
 		}
@@ -238,7 +238,7 @@ func dryRunImage(ctx context.Context, dc *docker.Client, c *lab.Config, e lab.Ma
 	case c.Pull == lab.PullAlways:
 		return "would be pulled (--pull always)", nil
 	case missing && c.Pull == lab.PullNever:
-		return "", fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", e.Image)
+		return "", lab.PullForbidden(e.Image)
 	case missing:
 		return "not there, would be pulled (--pull missing)", nil
 	}

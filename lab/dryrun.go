@@ -16,10 +16,7 @@ type PlanInfo struct {
 func DescribePlan(cfg Config) (PlanInfo, error) {
 	p, err := newPlan(cfg)
 	if err != nil {
-		if cerr := CheckPlan(cfg); cerr == nil {
-			return PlanInfo{}, nil // an embedded scenario the run itself refuses (seed-plan)
-		}
-		return PlanInfo{}, err
+		return PlanInfo{}, userPlanError(cfg, err) // nil: an embedded scenario the run itself refuses
 	}
 	info := PlanInfo{Models: p.models}
 	if p.seed.Node != "" {
@@ -32,17 +29,13 @@ func DescribePlan(cfg Config) (PlanInfo, error) {
 }
 
 // CheckModels checks --models as a run does before it creates its container: the folder
-// exists and holds the files the scenario needs. It returns the folder's absolute path and
-// the files' total size; without --models it returns "" and no error.
-func CheckModels(cfg Config) (string, uint64, error) {
+// exists and holds the files the plan needs (PlanInfo.Models). It returns the folder's
+// absolute path and the files' total size; without --models it returns "" and no error.
+func CheckModels(cfg Config, info PlanInfo) (string, uint64, error) {
 	if cfg.ModelsDir == "" {
 		return "", 0, nil
 	}
-	p, err := newPlan(cfg)
-	if err != nil {
-		return "", 0, err
-	}
-	return checkModels(cfg.ModelsDir, p.models, cfg.Scenario.Name)
+	return checkModels(cfg.ModelsDir, info.Models, cfg.Scenario.Name)
 }
 
 // PromptSeeds are the seeds one container run of cfg sends, in order (runPrompt: the

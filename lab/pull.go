@@ -47,7 +47,7 @@ func (r *run) resolveImage(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("after pulling: %w", err)
 		}
 	case missing:
-		return "", fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", ref)
+		return "", PullForbidden(ref)
 	}
 	r.image = &report.ImageInfo{Ref: ref, ID: img.ID, Digest: repoDigest(ref, img.RepoDigests), Size: img.Size, Pulled: pulled}
 	r.imageCmd = img.Cmd
@@ -102,4 +102,10 @@ func repoDigest(ref string, digests []string) string {
 		return pick[i+1:]
 	}
 	return pick
+}
+
+// PullForbidden is the error of an image that is not on the Docker host when --pull never
+// forbids pulling it (a run's, and a dry run's).
+func PullForbidden(ref string) error {
+	return fmt.Errorf("image %s is not on this Docker host and --pull never forbids pulling it: pull or build it first, or use --pull missing", ref)
 }

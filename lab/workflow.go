@@ -48,6 +48,12 @@ type plan struct {
 // user's input: that is left to the run, which records it in the report.
 func CheckPlan(cfg Config) error {
 	_, err := newPlan(cfg)
+	return userPlanError(cfg, err)
+}
+
+// userPlanError is newPlan's error as the user's input: nil for an embedded scenario that
+// fails the static check (the run records that in its report).
+func userPlanError(cfg Config, err error) error {
 	var se *staticError
 	if errors.As(err, &se) && cfg.WorkflowPath == "" && cfg.Scenario.File() == "" {
 		return nil

@@ -143,7 +143,7 @@ func (c ThresholdCheck) why() string {
 		if f == "" {
 			return "past the limit (one value per report: no test, the values are compared)"
 		}
-		return fmt.Sprintf("untested: %d+%d samples, the test needs %d per side (%s %d or more)", c.N1, c.N2, c.NeedPerSide, f, c.NeedPerSide)
+		return "untested: " + tooFew(c.N1, c.N2, c.NeedPerSide, f)
 	}
 	switch {
 	case c.Significant:
@@ -197,8 +197,12 @@ func (t Threshold) Untestable(n, nBase int, alpha float64) string {
 	if testable(nBase, n, alpha) {
 		return ""
 	}
-	need := needPerSide(alpha)
-	return fmt.Sprintf("%d+%d samples, the test needs %d per side (%s %d or more)", nBase, n, need, f, need)
+	return tooFew(nBase, n, needPerSide(alpha), f)
+}
+
+// tooFew says how many samples the test had and needs, and the flag that gives more.
+func tooFew(n1, n2, need int, flag string) string {
+	return fmt.Sprintf("%d+%d samples, the test needs %d per side (%s %d or more)", n1, n2, need, flag, need)
 }
 
 // SamplesPerRun is how many samples of metric id a run with these settings gives when every
